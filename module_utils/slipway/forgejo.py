@@ -1,0 +1,394 @@
+"""A small Forgejo REST client (httpx) shared by the Slipway modules and the watcher.
+
+Everything that talks to Forgejo goes through ``ForgejoClient``: base URL, owner/repo and token come
+from configuration, so the same code runs against ``http://127.0.0.1:3001`` and a public ``https://``
+Forgejo. Requests carry ``Authorization: token ...``; idempotent requests are retried with backoff on
+connection errors and 5xx answers, a POST only when nothing reached the server; lists are paged with
+``limit=50`` until a short page. Errors name the operation, the HTTP status and Forgejo's message, and
+never contain the token.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+try:
+    import httpx
+
+    HAS_HTTPX = True
+    HTTPX_IMPORT_ERROR: str | None = None
+except ImportError as exc:  # pragma: no cover - exercised through missing_required_lib
+    httpx = None  # type: ignore[assignment]
+    HAS_HTTPX = False
+    HTTPX_IMPORT_ERROR = str(exc)
+
+PAGE_LIMIT = 50  # Forgejo silently caps ``limit`` at 50
+MAX_PAGES = 40  # be polite: at most 2000 items a listing
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+USER_AGENT = "slipway/1.0"
+
+
+class ForgejoError(Exception):
+    """A failed Forgejo operation: what was done, the HTTP status (if any) and the server's message."""
+
+    def __init__(self, operation: str, status: int | None, message: str):
+        self.operation = operation
+        self.status = status
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        if self.status is None:
+            return f"{self.operation} failed: {self.message}"
+        return f"{self.operation} failed: HTTP {self.status}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ForgejoConfig:
+    url: str
+    repo: str  # "owner/name"
+    token: str
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    retries: int = 3
+    backoff: float = 0.5
+    validate_certs: bool = True
+
+    @property
+    def owner(self) -> str:
+        return self.repo.split("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.repo.split("/", 1)[1]
+
+
+def validate_config(cfg: ForgejoConfig) -> list[str]:
+    """Problems with a configuration, in words a user can act on (empty when it is usable)."""
+    problems = []
+    if not cfg.url.startswith(("http://", "https://")):
+        problems.append(f"forgejo_url must start with http:// or https:// (got {cfg.url!r})")
+    parts = cfg.repo.split("/")
+    if len(parts) != 2 or not all(parts):
+        problems.append(f"repo must be 'owner/name' (got {cfg.repo!r})")
+    if not cfg.token:
+        problems.append("forgejo_token is empty")
+    if cfg.retries < 0:
+        problems.append("retries must be >= 0")
+    return problems
+
+
+def _server_message(response: Any) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and data.get("message"):
+        message = str(data["message"])
+        errors = data.get("errors")
+        if isinstance(errors, list) and errors:
+            message += " (" + "; ".join(str(e) for e in errors[:5]) + ")"
+        return message
+    text = (response.text or "").strip().replace("\n", " ")
+    return text[:200] or response.reason_phrase or "no message"
+
+
+class ForgejoClient:
+    """One repository on one Forgejo, as the pipeline needs it."""
+
+    def __init__(self, cfg: ForgejoConfig, sleep=time.sleep):
+        if not HAS_HTTPX:
+            raise RuntimeError("the Python library httpx is required")
+        problems = validate_config(cfg)
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.cfg = cfg
+        self._sleep = sleep
+        self.request_count = 0
+        self._http = httpx.Client(
+            base_url=cfg.url.rstrip("/") + "/api/v1",
+            headers={
+                "Authorization": f"token {cfg.token}",
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+            },
+            timeout=httpx.Timeout(
+                connect=cfg.connect_timeout,
+                read=cfg.read_timeout,
+                write=cfg.read_timeout,
+                pool=cfg.connect_timeout,
+            ),
+            verify=cfg.validate_certs,
+            follow_redirects=False,
+        )
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ForgejoClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def repo_path(self) -> str:
+        return f"/repos/{quote(self.cfg.owner, safe='')}/{quote(self.cfg.name, safe='')}"
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self.cfg.token, "***") if self.cfg.token else text
+
+    def request(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        ok: tuple[int, ...] = (200, 201, 204),
+    ) -> Any:
+        """Send one request with the retry policy; return the response (status in ``ok``) or raise."""
+        method = method.upper()
+        idempotent = method in IDEMPOTENT_METHODS
+        attempt = 0
+        while True:
+            retryable, error = False, None
+            try:
+                self.request_count += 1
+                response = self._http.request(method, path, params=params, json=json)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # Nothing reached the server: safe to retry whatever the method.
+                retryable, error = True, ForgejoError(operation, None, self._connect_message(exc))
+            except httpx.TransportError as exc:
+                # The request may have reached the server: retry only what is idempotent.
+                retryable = idempotent
+                error = ForgejoError(operation, None, self._scrub(f"{type(exc).__name__}: {exc}"))
+            else:
+                if response.status_code in ok:
+                    return response
+                error = ForgejoError(operation, response.status_code, self._scrub(_server_message(response)))
+                retryable = idempotent and response.status_code >= 500
+            if not retryable or attempt >= self.cfg.retries:
+                raise error
+            self._sleep(min(self.cfg.backoff * (2**attempt), 8.0))
+            attempt += 1
+
+    def _connect_message(self, exc: Exception) -> str:
+        return self._scrub(f"cannot reach Forgejo at {self.cfg.url} ({type(exc).__name__}: {exc})")
+
+    def get_json(self, operation: str, path: str, params: dict[str, Any] | None = None) -> Any:
+        return self.request(operation, "GET", path, params=params).json()
+
+    def paginate(self, operation: str, path: str, params: dict[str, Any] | None = None) -> list[Any]:
+        """All items of a paged listing: ``limit=50`` pages until one comes back short."""
+        items: list[Any] = []
+        for page in range(1, MAX_PAGES + 1):
+            query = dict(params or {}, page=page, limit=PAGE_LIMIT)
+            batch = self.get_json(f"{operation} (page {page})", path, query)
+            if not isinstance(batch, list):
+                raise ForgejoError(operation, None, "expected a JSON list from Forgejo")
+            items.extend(batch)
+            if len(batch) < PAGE_LIMIT:
+                return items
+        raise ForgejoError(operation, None, f"more than {MAX_PAGES * PAGE_LIMIT} items; refusing to page on")
+
+    # -- repository ---------------------------------------------------------------------------------
+
+    def get_repo(self) -> dict:
+        return self.get_json(f"read repository {self.cfg.repo}", self.repo_path)
+
+    def registration_token(self) -> str:
+        data = self.get_json(
+            f"get a runner registration token for {self.cfg.repo}",
+            self.repo_path + "/actions/runners/registration-token",
+        )
+        return str(data["token"])
+
+    # -- issues ---------------------------------------------------------------------------------------
+
+    def get_issue(self, number: int) -> dict:
+        return self.get_json(f"read issue #{number} of {self.cfg.repo}", f"{self.repo_path}/issues/{number}")
+
+    def list_issues(self, labels: list[str] | None = None, state: str = "open") -> list[dict]:
+        """Issues (never pull requests) carrying ALL of ``labels``, oldest first."""
+        params: dict[str, Any] = {"state": state, "type": "issues"}
+        if labels:
+            params["labels"] = ",".join(labels)
+        issues = self.paginate(f"list issues of {self.cfg.repo}", f"{self.repo_path}/issues", params)
+        issues = [i for i in issues if not i.get("pull_request")]
+        return sorted(issues, key=lambda i: (i.get("created_at") or "", i["number"]))
+
+    def edit_issue(self, number: int, **fields: Any) -> dict:
+        response = self.request(
+            f"edit issue #{number} of {self.cfg.repo}",
+            "PATCH",
+            f"{self.repo_path}/issues/{number}",
+            json=fields,
+        )
+        return response.json()
+
+    def list_comments(self, number: int) -> list[dict]:
+        # The comments listing has no paging parameters: one request returns them all.
+        return self.get_json(
+            f"list comments of issue #{number} of {self.cfg.repo}",
+            f"{self.repo_path}/issues/{number}/comments",
+        )
+
+    def add_comment(self, number: int, body: str) -> dict:
+        response = self.request(
+            f"comment on issue #{number} of {self.cfg.repo}",
+            "POST",
+            f"{self.repo_path}/issues/{number}/comments",
+            json={"body": body},
+        )
+        return response.json()
+
+    # -- labels ---------------------------------------------------------------------------------------
+
+    def repo_labels(self) -> list[dict]:
+        return self.paginate(f"list labels of {self.cfg.repo}", f"{self.repo_path}/labels")
+
+    def create_label(self, name: str, color: str, description: str = "") -> dict:
+        response = self.request(
+            f"create label {name!r} in {self.cfg.repo}",
+            "POST",
+            f"{self.repo_path}/labels",
+            json={"name": name, "color": color, "description": description},
+        )
+        return response.json()
+
+    def edit_label(self, label_id: int, name: str, **fields: Any) -> dict:
+        response = self.request(
+            f"edit label {name!r} in {self.cfg.repo}",
+            "PATCH",
+            f"{self.repo_path}/labels/{label_id}",
+            json=fields,
+        )
+        return response.json()
+
+    def label_ids(self, names: list[str]) -> dict[str, int]:
+        """Resolve label names to ids; a name the repository does not have is an error (the API
+        would silently drop it)."""
+        by_name = {label["name"]: int(label["id"]) for label in self.repo_labels()}
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise ForgejoError(
+                f"resolve labels in {self.cfg.repo}",
+                None,
+                "label(s) not defined in the repository: " + ", ".join(sorted(missing)),
+            )
+        return {n: by_name[n] for n in names}
+
+    def add_issue_labels(self, number: int, ids: list[int]) -> list[dict]:
+        response = self.request(
+            f"add labels to issue #{number} of {self.cfg.repo}",
+            "POST",
+            f"{self.repo_path}/issues/{number}/labels",
+            json={"labels": ids},
+        )
+        return response.json()
+
+    def replace_issue_labels(self, number: int, ids: list[int]) -> list[dict]:
+        response = self.request(
+            f"replace labels of issue #{number} of {self.cfg.repo}",
+            "PUT",
+            f"{self.repo_path}/issues/{number}/labels",
+            json={"labels": ids},
+        )
+        return response.json()
+
+    def remove_issue_label(self, number: int, label_id: int, name: str) -> None:
+        self.request(
+            f"remove label {name!r} from issue #{number} of {self.cfg.repo}",
+            "DELETE",
+            f"{self.repo_path}/issues/{number}/labels/{label_id}",
+            ok=(204, 404),
+        )
+
+    # -- pull requests -----------------------------------------------------------------------------------
+
+    def pull_by_branches(self, base: str, head: str) -> dict | None:
+        """The pull request from ``head`` to ``base`` (may be closed or merged), or None."""
+        response = self.request(
+            f"look up the pull request {head} -> {base} in {self.cfg.repo}",
+            "GET",
+            f"{self.repo_path}/pulls/{quote(base, safe='')}/{quote(head, safe='')}",
+            ok=(200, 404),
+        )
+        return response.json() if response.status_code == 200 else None
+
+    def open_pull_for(self, base: str, head: str) -> dict | None:
+        found = self.pull_by_branches(base, head)
+        if found and found.get("state") == "open":
+            return found
+        pulls = self.paginate(
+            f"list open pull requests of {self.cfg.repo}", f"{self.repo_path}/pulls", {"state": "open"}
+        )
+        for pull in pulls:
+            if (pull.get("head") or {}).get("ref") == head and (pull.get("base") or {}).get("ref") == base:
+                return pull
+        return None
+
+    def create_pull(self, head: str, base: str, title: str, body: str) -> tuple[dict, bool]:
+        """Create the PR; on 409 (an open one exists) return that one. Returns (pull, created)."""
+        operation = f"open a pull request {head} -> {base} in {self.cfg.repo}"
+        response = self.request(
+            operation,
+            "POST",
+            f"{self.repo_path}/pulls",
+            json={"head": head, "base": base, "title": title, "body": body},
+            ok=(201, 409),
+        )
+        if response.status_code == 201:
+            return response.json(), True
+        existing = self.open_pull_for(base, head)
+        if existing is None:
+            raise ForgejoError(
+                operation, 409, "Forgejo reported a conflict but no open pull request was found"
+            )
+        return existing, False
+
+    def edit_pull(self, number: int, **fields: Any) -> dict:
+        response = self.request(
+            f"edit pull request #{number} of {self.cfg.repo}",
+            "PATCH",
+            f"{self.repo_path}/pulls/{number}",
+            json=fields,
+        )
+        return response.json()
+
+
+def label_names(issue: dict) -> list[str]:
+    return sorted(label["name"] for label in issue.get("labels") or [])
+
+
+def summarize_issue(issue: dict) -> dict:
+    """The fields the pipeline uses, in a stable shape."""
+    return {
+        "number": issue["number"],
+        "title": issue.get("title", ""),
+        "body": issue.get("body") or "",
+        "state": issue.get("state"),
+        "labels": label_names(issue),
+        "user": (issue.get("user") or {}).get("login"),
+        "created_at": issue.get("created_at"),
+        "updated_at": issue.get("updated_at"),
+        "html_url": issue.get("html_url"),
+        "comments_count": issue.get("comments", 0),
+    }
+
+
+def summarize_comment(comment: dict) -> dict:
+    return {
+        "id": comment["id"],
+        "body": comment.get("body") or "",
+        "user": (comment.get("user") or {}).get("login"),
+        "created_at": comment.get("created_at"),
+        "html_url": comment.get("html_url"),
+    }

@@ -1,0 +1,72 @@
+"""What every Slipway module that talks to Forgejo shares: its options and its client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.slipway.forgejo import (
+    HAS_HTTPX,
+    HTTPX_IMPORT_ERROR,
+    ForgejoClient,
+    ForgejoConfig,
+    ForgejoError,
+    validate_config,
+)
+
+
+def forgejo_argument_spec() -> dict[str, Any]:
+    """The connection options (documented once, in doc_fragments/slipway_forgejo.py)."""
+    return {
+        "forgejo_url": {"type": "str", "required": True, "fallback": (env_fallback, ["FORGEJO_URL"])},
+        "forgejo_token": {
+            "type": "str",
+            "required": True,
+            "no_log": True,
+            "fallback": (env_fallback, ["FORGEJO_TOKEN"]),
+        },
+        "repo": {"type": "str", "required": True, "fallback": (env_fallback, ["FORGEJO_REPO"])},
+        "connect_timeout": {"type": "float", "default": 5.0},
+        "read_timeout": {"type": "float", "default": 30.0},
+        "retries": {"type": "int", "default": 3},
+        "validate_certs": {"type": "bool", "default": True},
+    }
+
+
+def forgejo_config(params: dict[str, Any]) -> ForgejoConfig:
+    return ForgejoConfig(
+        url=params["forgejo_url"],
+        repo=params["repo"],
+        token=params["forgejo_token"],
+        connect_timeout=params["connect_timeout"],
+        read_timeout=params["read_timeout"],
+        retries=params["retries"],
+        validate_certs=params["validate_certs"],
+    )
+
+
+def forgejo_module(extra_spec: dict[str, Any], **kwargs: Any) -> AnsibleModule:
+    """An AnsibleModule with the connection options and check mode; fails early without httpx."""
+    spec = forgejo_argument_spec()
+    spec.update(extra_spec)
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **kwargs)
+    if not HAS_HTTPX:
+        module.fail_json(msg=missing_required_lib("httpx"), exception=HTTPX_IMPORT_ERROR)
+    return module
+
+
+def run_with_client(module: AnsibleModule, action: Callable[[ForgejoClient], dict[str, Any]]) -> None:
+    """Run ``action`` with a client and exit: its dict is the result; Forgejo errors are one line."""
+    cfg = forgejo_config(module.params)
+    problems = validate_config(cfg)
+    if problems:
+        module.fail_json(msg="invalid Forgejo settings: " + "; ".join(problems))
+    try:
+        with ForgejoClient(cfg) as client:
+            result = action(client)
+    except ForgejoError as exc:
+        module.fail_json(msg=str(exc), status=exc.status)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
