@@ -1,0 +1,940 @@
+"""The REST API of the Forgejo double: routing, auth scopes, and one handler per operation.
+
+Behaviour follows Forgejo's source (routers/api/v1): status codes, error texts, the
+shared issue/PR index, silent dropping of unknown label names, limit capped at 50,
+Link headers built from ROOT_URL.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sandbox.forgejo.gitrepo import BareRepo, GitError, MergeConflict
+from sandbox.forgejo.state import (
+    FORGEJO_VERSION,
+    Comment,
+    Hook,
+    Ids,
+    Issue,
+    Label,
+    PullData,
+    Renderer,
+    Repo,
+    Token,
+    User,
+    fmt_time,
+    new_token,
+)
+
+DEFAULT_PAGE_SIZE = 30
+MAX_PAGE_SIZE = 50
+COLOR_RE = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
+CLOSING_RE = re.compile(
+    r"(?i)\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+(?:[\w.-]+/[\w.-]+)?#(\d+)\b"
+)
+HOOK_TYPES = {
+    "forgejo", "dingtalk", "discord", "gitea", "gogs", "msteams",
+    "slack", "telegram", "feishu", "wechatwork", "packagist",
+}  # fmt: skip
+
+
+class ApiError(Exception):
+    """An error response in Forgejo's JSON shape."""
+
+    def __init__(self, status: int, message: str, errors: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors
+
+
+def not_found(*errors: str) -> ApiError:
+    return ApiError(404, "The target couldn't be found.", list(errors))
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, str]
+    query: dict[str, str]
+    body: Any
+    doer: User | None
+    repo: Repo | None
+    path: str
+
+
+@dataclass
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Callable[[Call], Reply]
+    category: str | None  # scope category: issue, repository, user, or None (public)
+    admin: bool = False
+
+
+def compile_template(template: str) -> re.Pattern[str]:
+    """`/repos/{owner}/{repo}/branches/{branch}` -> regex; a trailing param may contain slashes."""
+    parts = template.strip("/").split("/")
+    out = []
+    for i, part in enumerate(parts):
+        if part.startswith("{"):
+            name = part[1:-1]
+            greedy = i == len(parts) - 1 and name in {"branch", "head", "tag"}
+            out.append(f"(?P<{name}>{'.+' if greedy else '[^/]+'})")
+        else:
+            out.append(re.escape(part))
+    return re.compile("^/" + "/".join(out) + "$")
+
+
+def parse_time(value: str, name: str) -> float:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError as err:
+        raise ApiError(422, f'parsing time "{value}" as "2006-01-02T15:04:05Z07:00": cannot parse') from err
+
+
+def paging(query: dict[str, str]) -> tuple[int, int]:
+    def as_int(key: str, default: int) -> int:
+        try:
+            return int(query.get(key, default))
+        except ValueError:
+            return default
+
+    page = max(as_int("page", 1), 1)
+    limit = as_int("limit", DEFAULT_PAGE_SIZE)
+    if limit <= 0:
+        limit = DEFAULT_PAGE_SIZE
+    return page, min(limit, MAX_PAGE_SIZE)
+
+
+class Forge:
+    """All state of the double plus the API operations on it. Thread-safe via one lock."""
+
+    def __init__(self, data_dir: Path, root_url: str) -> None:
+        self.data_dir = data_dir
+        self.repos_dir = data_dir / "repos"
+        self.home = data_dir / "home"
+        self.repos_dir.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.render = Renderer(root_url, data_dir)
+        self.lock = threading.RLock()
+        self.ids = Ids()
+        self.users: dict[str, User] = {}
+        self.tokens: dict[str, Token] = {}
+        self.repos: dict[tuple[str, str], Repo] = {}
+        self.runner_tokens: dict[str, str] = {}
+        self.routes = self._routes()
+
+    # ------------------------------------------------------------------ setup
+
+    def add_user(self, name: str, admin: bool = False) -> dict:
+        with self.lock:
+            if name not in self.users:
+                self.users[name] = User(self.ids.next("user"), name, admin)
+            return self.render.user(self.users[name])
+
+    def add_token(self, user: str, scopes: list[str]) -> str:
+        with self.lock:
+            if user not in self.users:
+                raise KeyError(f"no such user: {user}")
+            value = new_token()
+            self.tokens[value] = Token(value, user, frozenset(scopes))
+            return value
+
+    def create_repo(
+        self, owner: str, name: str, default_branch: str = "main", source_dir: Path | None = None
+    ) -> dict:
+        with self.lock:
+            if owner not in self.users:
+                self.add_user(owner)
+            git = BareRepo(self.repos_dir / owner / f"{name}.git", self.home)
+            git.init(default_branch)
+            if source_dir is not None:
+                git.commit_directory(default_branch, Path(source_dir), "Initial commit")
+            repo = Repo(self.ids.next("repo"), owner, name, default_branch, git)
+            self.repos[(owner, name)] = repo
+            return self._render_repo(repo, self.users[owner])
+
+    def repo(self, owner: str, name: str) -> Repo:
+        try:
+            return self.repos[(owner, name)]
+        except KeyError:
+            raise not_found() from None
+
+    # ------------------------------------------------------------- rendering
+
+    def _render_repo(self, repo: Repo, doer: User | None) -> dict:
+        open_issues = sum(1 for i in repo.issues.values() if i.state == "open" and i.pull is None)
+        open_pulls = sum(1 for i in repo.issues.values() if i.state == "open" and i.pull is not None)
+        return self.render.repository(repo, self.users[repo.owner], doer, (open_issues, open_pulls))
+
+    def render_issue(self, repo: Repo, issue: Issue) -> dict:
+        count = sum(1 for c in repo.comments.values() if c.index == issue.index)
+        return self.render.issue(repo, issue, self.users[issue.user], count)
+
+    def render_comment(self, repo: Repo, comment: Comment) -> dict:
+        is_pull = repo.issues[comment.index].pull is not None
+        return self.render.comment(repo, comment, self.users[comment.user], is_pull)
+
+    def _branch_info(self, repo: Repo, branch: str, sha: str, doer: User | None) -> dict:
+        return {
+            "label": branch,
+            "ref": branch,
+            "sha": sha,
+            "repo_id": repo.id,
+            "repo": self._render_repo(repo, doer),
+        }
+
+    def render_pull(self, repo: Repo, issue: Issue, doer: User | None) -> dict:
+        pull = issue.pull
+        assert pull is not None
+        refs = repo.git.refs()
+        if not pull.merged:
+            pull.head_sha = refs.get(f"refs/heads/{pull.head}", pull.head_sha)
+        base_sha = refs.get(f"refs/heads/{pull.base}", "")
+        adds = dels = files = 0
+        if pull.merge_base and pull.head_sha:
+            adds, dels, files = repo.git.diff_stats(pull.merge_base, pull.head_sha)
+        html = f"{self.render.root_url}{repo.full_name}/pulls/{issue.index}"
+        labels = [self.render.label(repo, repo.labels[i]) for i in issue.label_ids if i in repo.labels]
+        merged_by = self.render.user(self.users[pull.merged_by]) if pull.merged_by else None
+        return {
+            "id": pull.id,
+            "url": html,
+            "number": issue.index,
+            "user": self.render.user(self.users[issue.user]),
+            "title": issue.title,
+            "body": issue.body,
+            "labels": labels,
+            "milestone": None,
+            "assignee": None,
+            "assignees": None,
+            "requested_reviewers": None,
+            "requested_reviewers_teams": None,
+            "state": issue.state,
+            "draft": False,
+            "is_locked": False,
+            "comments": sum(1 for c in repo.comments.values() if c.index == issue.index),
+            "review_comments": 0,
+            "additions": adds,
+            "deletions": dels,
+            "changed_files": files,
+            "html_url": html,
+            "diff_url": f"{html}.diff",
+            "patch_url": f"{html}.patch",
+            "mergeable": issue.state == "open" and not pull.merged,
+            "merged": pull.merged,
+            "merged_at": fmt_time(pull.merged_at),
+            "merge_commit_sha": pull.merge_commit_sha,
+            "merged_by": merged_by,
+            "allow_maintainer_edit": False,
+            "base": self._branch_info(repo, pull.base, base_sha, doer),
+            "head": self._branch_info(repo, pull.head, pull.head_sha, doer),
+            "merge_base": pull.merge_base,
+            "due_date": None,
+            "created_at": fmt_time(issue.created),
+            "updated_at": fmt_time(issue.updated),
+            "closed_at": fmt_time(issue.closed),
+            "pin_order": 0,
+            "flow": 0,
+        }
+
+    # ------------------------------------------------------- domain actions
+
+    def new_issue(
+        self, repo: Repo, title: str, body: str, user: str, label_ids: list[int], pull: PullData | None = None
+    ) -> Issue:
+        issue = Issue(
+            id=self.ids.next("issue"),
+            index=repo.next_index,
+            title=title,
+            body=body,
+            user=user,
+            label_ids=[i for i in dict.fromkeys(label_ids) if i in repo.labels],
+            pull=pull,
+        )
+        repo.next_index += 1
+        repo.issues[issue.index] = issue
+        return issue
+
+    def new_label(
+        self, repo: Repo, name: str, color: str, description: str = "", exclusive: bool = False
+    ) -> Label:
+        match = COLOR_RE.match(color.strip())
+        if not name:
+            raise ApiError(422, "[Name]: Required")
+        if not match:
+            raise ApiError(422, f"bad color code: {color}")
+        hexpart = match.group(1)
+        if len(hexpart) == 3:
+            hexpart = "".join(ch * 2 for ch in hexpart)
+        label = Label(self.ids.next("label"), name, "#" + hexpart.lower(), description, exclusive)
+        repo.labels[label.id] = label
+        return label
+
+    def new_comment(self, repo: Repo, index: int, body: str, user: str) -> Comment:
+        comment = Comment(self.ids.next("comment"), index, body, user)
+        repo.comments[comment.id] = comment
+        repo.issues[index].touch()
+        return comment
+
+    def get_issue(self, repo: Repo, index: int | str) -> Issue:
+        try:
+            return repo.issues[int(index)]
+        except (KeyError, ValueError):
+            raise not_found() from None
+
+    def label_ids_by_names(self, repo: Repo, names: list[str]) -> list[int]:
+        wanted = set(names)
+        return [label.id for label in repo.labels.values() if label.name in wanted]
+
+    # ---------------------------------------------------------------- routes
+
+    def _routes(self) -> list[Route]:
+        r = "/repos/{owner}/{repo}"
+        table: list[tuple[str, str, Callable[[Call], Reply], str | None, bool]] = [
+            ("GET", "/version", self.get_version, None, False),
+            ("GET", "/user", self.get_user, "user", False),
+            ("GET", r, self.get_repo, "repository", False),
+            ("GET", r + "/issues", self.list_issues, "issue", False),
+            ("POST", r + "/issues", self.create_issue_api, "issue", False),
+            ("GET", r + "/issues/comments/{id}", self.get_comment, "issue", False),
+            ("PATCH", r + "/issues/comments/{id}", self.edit_comment, "issue", False),
+            ("DELETE", r + "/issues/comments/{id}", self.delete_comment, "issue", False),
+            ("GET", r + "/issues/{index}", self.get_issue_api, "issue", False),
+            ("PATCH", r + "/issues/{index}", self.edit_issue, "issue", False),
+            ("GET", r + "/issues/{index}/labels", self.get_issue_labels, "issue", False),
+            ("POST", r + "/issues/{index}/labels", self.add_issue_labels, "issue", False),
+            ("PUT", r + "/issues/{index}/labels", self.replace_issue_labels, "issue", False),
+            ("DELETE", r + "/issues/{index}/labels", self.clear_issue_labels, "issue", False),
+            ("DELETE", r + "/issues/{index}/labels/{id}", self.remove_issue_label, "issue", False),
+            ("GET", r + "/issues/{index}/comments", self.list_comments, "issue", False),
+            ("POST", r + "/issues/{index}/comments", self.create_comment_api, "issue", False),
+            ("GET", r + "/labels", self.list_labels, "issue", False),
+            ("POST", r + "/labels", self.create_label_api, "issue", False),
+            ("GET", r + "/labels/{id}", self.get_label, "issue", False),
+            ("PATCH", r + "/labels/{id}", self.edit_label, "issue", False),
+            ("DELETE", r + "/labels/{id}", self.delete_label, "issue", False),
+            ("GET", r + "/pulls", self.list_pulls, "repository", False),
+            ("POST", r + "/pulls", self.create_pull, "repository", False),
+            ("GET", r + "/pulls/{index}/merge", self.is_merged, "repository", False),
+            ("POST", r + "/pulls/{index}/merge", self.merge_pull, "repository", False),
+            ("GET", r + "/pulls/{index}", self.get_pull, "repository", False),
+            ("PATCH", r + "/pulls/{index}", self.edit_pull, "repository", False),
+            ("GET", r + "/pulls/{base}/{head}", self.get_pull_by_branches, "repository", False),
+            ("GET", r + "/branches/{branch}", self.get_branch, "repository", False),
+            ("GET", r + "/tags", self.list_tags, "repository", False),
+            ("GET", r + "/tags/{tag}", self.get_tag, "repository", False),
+            ("GET", r + "/actions/runners/registration-token", self.runner_token, "repository", True),
+            ("GET", r + "/hooks", self.list_hooks, "repository", True),
+            ("POST", r + "/hooks", self.create_hook, "repository", True),
+        ]
+        return [Route(m, compile_template(t), h, c, a) for m, t, h, c, a in table]
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """First route whose template matches; index-like params must be numeric to match."""
+        path_matched = False
+        for route in self.routes:
+            found = route.pattern.match(path)
+            if not found:
+                continue
+            params = found.groupdict()
+            if "index" in params and not params["index"].isdigit() and "head" not in params:
+                continue
+            path_matched = True
+            if route.method == method or (method == "HEAD" and route.method == "GET"):
+                return route, params
+        if path_matched:
+            raise ApiError(405, "Method Not Allowed")
+        return None
+
+    # ---------------------------------------------------------- auth checks
+
+    def authenticate(self, token: str | None) -> tuple[User, Token] | None:
+        if not token:
+            return None
+        found = self.tokens.get(token)
+        if found is None or found.user not in self.users:
+            return None
+        return self.users[found.user], found
+
+    @staticmethod
+    def has_scope(token: Token, category: str, write: bool) -> bool:
+        if "all" in token.scopes:
+            return True
+        if f"write:{category}" in token.scopes:
+            return True
+        return not write and f"read:{category}" in token.scopes
+
+    # -------------------------------------------------------------- handlers
+
+    def get_version(self, call: Call) -> Reply:
+        return Reply(200, {"version": FORGEJO_VERSION})
+
+    def get_user(self, call: Call) -> Reply:
+        assert call.doer is not None
+        return Reply(200, self.render.user(call.doer))
+
+    def get_repo(self, call: Call) -> Reply:
+        assert call.repo is not None
+        return Reply(200, self._render_repo(call.repo, call.doer))
+
+    def _paginate(self, call: Call, items: list[Any], link: bool) -> tuple[list[Any], dict[str, str]]:
+        page, limit = paging(call.query)
+        total = len(items)
+        headers = {"X-Total-Count": str(total)}
+        if link:
+            link_value = self._link_header(call, page, limit, total)
+            if link_value:
+                headers["Link"] = link_value
+        start = (page - 1) * limit
+        return items[start : start + limit], headers
+
+    def _link_header(self, call: Call, page: int, limit: int, total: int) -> str:
+        last = max((total + limit - 1) // limit, 1)
+        base = self.render.root_url.rstrip("/") + "/api/v1" + call.path
+
+        def url(p: int) -> str:
+            q = dict(call.query)
+            q["page"] = str(p)
+            q["limit"] = str(limit)
+            return f"<{base}?{urllib.parse.urlencode(sorted(q.items()))}>"
+
+        links = []
+        if page < last:
+            links.append(f'{url(page + 1)}; rel="next"')
+            links.append(f'{url(last)}; rel="last"')
+        if page > 1:
+            links.append(f'{url(1)}; rel="first"')
+            links.append(f'{url(page - 1)}; rel="prev"')
+        return ",".join(links)
+
+    @staticmethod
+    def _sort(items: list[Issue], sort: str) -> list[Issue]:
+        if sort == "oldest":
+            return sorted(items, key=lambda i: (i.created, i.index))
+        if sort == "recentupdate":
+            return sorted(items, key=lambda i: (i.updated, i.index), reverse=True)
+        if sort == "leastupdate":
+            return sorted(items, key=lambda i: (i.updated, i.index))
+        return sorted(items, key=lambda i: (i.created, i.index), reverse=True)
+
+    def list_issues(self, call: Call) -> Reply:
+        repo = call.repo
+        assert repo is not None
+        q = call.query
+        state = q.get("state", "open")
+        items = [i for i in repo.issues.values() if state == "all" or i.state == (state or "open")]
+        kind = q.get("type", "")
+        if kind == "issues":
+            items = [i for i in items if i.pull is None]
+        elif kind == "pulls":
+            items = [i for i in items if i.pull is not None]
+        if q.get("labels"):
+            # Forgejo resolves names to ids, drops unknown names, and requires ALL found labels.
+            wanted = self.label_ids_by_names(repo, q["labels"].split(","))
+            if wanted:
+                items = [i for i in items if set(wanted) <= set(i.label_ids)]
+        if q.get("since"):
+            since = parse_time(q["since"], "since")
+            items = [i for i in items if i.updated >= int(since)]
+        if q.get("before"):
+            before = parse_time(q["before"], "before")
+            items = [i for i in items if i.updated <= int(before)]
+        if q.get("created_by"):
+            items = [i for i in items if i.user == q["created_by"]]
+        if q.get("q"):
+            needle = q["q"].lower()
+            items = [i for i in items if needle in i.title.lower() or needle in i.body.lower()]
+        items = self._sort(items, q.get("sort", ""))
+        page_items, headers = self._paginate(call, items, link=True)
+        return Reply(200, [self.render_issue(repo, i) for i in page_items], headers)
+
+    def create_issue_api(self, call: Call) -> Reply:
+        repo, body = call.repo, call.body or {}
+        assert repo is not None and call.doer is not None
+        title = body.get("title") or ""
+        if not title:
+            raise ApiError(422, "[Title]: Required")
+        issue = self.new_issue(repo, title, body.get("body", ""), call.doer.name, body.get("labels") or [])
+        if body.get("closed"):
+            issue.set_state("closed")
+        return Reply(201, self.render_issue(repo, issue))
+
+    def get_issue_api(self, call: Call) -> Reply:
+        assert call.repo is not None
+        issue = self.get_issue(call.repo, call.params["index"])
+        return Reply(200, self.render_issue(call.repo, issue))
+
+    def edit_issue(self, call: Call) -> Reply:
+        repo, body = call.repo, call.body or {}
+        assert repo is not None
+        issue = self.get_issue(repo, call.params["index"])
+        if body.get("title"):
+            issue.title = body["title"]
+            issue.touch()
+        if "body" in body and body["body"] is not None:
+            issue.body = body["body"]
+            issue.touch()
+        if body.get("state"):
+            if issue.pull is not None and issue.pull.merged:
+                raise ApiError(412, "cannot change state of this pull request, it was already merged")
+            issue.set_state("closed" if body["state"] == "closed" else "open")
+        return Reply(201, self.render_issue(repo, issue))
+
+    def get_issue_labels(self, call: Call) -> Reply:
+        repo = call.repo
+        assert repo is not None
+        issue = self.get_issue(repo, call.params["index"])
+        return Reply(200, self._issue_labels(repo, issue))
+
+    def _issue_labels(self, repo: Repo, issue: Issue) -> list[dict]:
+        labels = sorted((repo.labels[i] for i in issue.label_ids if i in repo.labels), key=lambda lb: lb.name)
+        return [self.render.label(repo, lb) for lb in labels]
+
+    def _resolve_label_body(self, repo: Repo, body: Any) -> list[int]:
+        """prepareForReplaceOrAdd: ids or names, never mixed; unknown names/ids dropped silently."""
+        raw = (body or {}).get("labels") or []
+        ids: list[int] = []
+        names: list[str] = []
+        for item in raw:
+            if isinstance(item, bool) or not isinstance(item, int | float | str):
+                raise ApiError(400, "a label must be an integer or a string")
+            if isinstance(item, str):
+                names.append(item)
+            else:
+                ids.append(int(item))
+        if ids and names:
+            raise ApiError(400, "labels should be an array of strings or integers")
+        if names:
+            ids = self.label_ids_by_names(repo, names)
+        return [i for i in ids if i in repo.labels]
+
+    def add_issue_labels(self, call: Call) -> Reply:
+        repo = call.repo
+        assert repo is not None
+        issue = self.get_issue(repo, call.params["index"])
+        ids = self._resolve_label_body(repo, call.body)
+        self._apply_labels(repo, issue, issue.label_ids + ids)
+        return Reply(200, self._issue_labels(repo, issue))
+
+    def replace_issue_labels(self, call: Call) -> Reply:
+        repo = call.repo
+        assert repo is not None
+        issue = self.get_issue(repo, call.params["index"])
+        ids = self._resolve_label_body(repo, call.body)
+        self._apply_labels(repo, issue, ids)
+        return Reply(200, self._issue_labels(repo, issue))
+
+    @staticmethod
+    def _apply_labels(repo: Repo, issue: Issue, ids: list[int]) -> None:
+        """Set labels; an exclusive scoped label (scope/name) evicts others of its scope."""
+        result: list[int] = []
+        for label_id in dict.fromkeys(ids):
+            label = repo.labels[label_id]
+            if label.exclusive and "/" in label.name:
+                scope = label.name.rsplit("/", 1)[0] + "/"
+                result = [i for i in result if not repo.labels[i].name.startswith(scope)]
+            result.append(label_id)
+        if result != issue.label_ids:
+            issue.label_ids = result
+            issue.touch()
+
+    def clear_issue_labels(self, call: Call) -> Reply:
+        repo = call.repo
+        assert repo is not None
+        issue = self.get_issue(repo, call.params["index"])
+        self._apply_labels(repo, issue, [])
+        return Reply(204)
+
+    def remove_issue_label(self, call: Call) -> Reply:
+        repo = call.repo
+        assert repo is not None
+        issue = self.get_issue(repo, call.params["index"])
+        label_id = int(call.params["id"]) if call.params["id"].isdigit() else -1
+        if label_id not in repo.labels:
+            raise ApiError(422, f"label does not exist [label_id: {label_id}]")
+        self._apply_labels(repo, issue, [i for i in issue.label_ids if i != label_id])
+        return Reply(204)
+
+    def list_comments(self, call: Call) -> Reply:
+        repo = call.repo
+        assert repo is not None
+        issue = self.get_issue(repo, call.params["index"])
+        items = [c for c in repo.comments.values() if c.index == issue.index]
+        if call.query.get("since"):
+            since = parse_time(call.query["since"], "since")
+            items = [c for c in items if c.updated >= int(since)]
+        if call.query.get("before"):
+            before = parse_time(call.query["before"], "before")
+            items = [c for c in items if c.updated <= int(before)]
+        items.sort(key=lambda c: (c.created, c.id))
+        return Reply(200, [self.render_comment(repo, c) for c in items], {"X-Total-Count": str(len(items))})
+
+    def create_comment_api(self, call: Call) -> Reply:
+        repo, body = call.repo, call.body or {}
+        assert repo is not None and call.doer is not None
+        issue = self.get_issue(repo, call.params["index"])
+        if not body.get("body"):
+            raise ApiError(422, "[Body]: Required")
+        comment = self.new_comment(repo, issue.index, body["body"], call.doer.name)
+        return Reply(201, self.render_comment(repo, comment))
+
+    def _get_comment(self, call: Call) -> Comment:
+        assert call.repo is not None
+        try:
+            return call.repo.comments[int(call.params["id"])]
+        except (KeyError, ValueError):
+            raise not_found() from None
+
+    def get_comment(self, call: Call) -> Reply:
+        assert call.repo is not None
+        return Reply(200, self.render_comment(call.repo, self._get_comment(call)))
+
+    def edit_comment(self, call: Call) -> Reply:
+        assert call.repo is not None
+        comment = self._get_comment(call)
+        body = call.body or {}
+        if not body.get("body"):
+            raise ApiError(422, "[Body]: Required")
+        comment.body = body["body"]
+        comment.updated = time.time()
+        return Reply(200, self.render_comment(call.repo, comment))
+
+    def delete_comment(self, call: Call) -> Reply:
+        assert call.repo is not None
+        comment = self._get_comment(call)
+        del call.repo.comments[comment.id]
+        return Reply(204)
+
+    def list_labels(self, call: Call) -> Reply:
+        repo = call.repo
+        assert repo is not None
+        labels = sorted(repo.labels.values(), key=lambda lb: (lb.name, lb.id))
+        page_items, headers = self._paginate(call, labels, link=False)
+        return Reply(200, [self.render.label(repo, lb) for lb in page_items], headers)
+
+    def create_label_api(self, call: Call) -> Reply:
+        repo, body = call.repo, call.body or {}
+        assert repo is not None
+        if not body.get("color"):
+            raise ApiError(422, "[Color]: Required")
+        label = self.new_label(
+            repo,
+            body.get("name") or "",
+            body["color"],
+            body.get("description", ""),
+            bool(body.get("exclusive")),
+        )
+        return Reply(201, self.render.label(repo, label))
+
+    def _get_label(self, call: Call) -> Label:
+        assert call.repo is not None
+        raw = call.params["id"]
+        if raw.isdigit():
+            label = call.repo.labels.get(int(raw))
+        else:
+            label = next((lb for lb in call.repo.labels.values() if lb.name == raw), None)
+        if label is None:
+            raise not_found()
+        return label
+
+    def get_label(self, call: Call) -> Reply:
+        assert call.repo is not None
+        return Reply(200, self.render.label(call.repo, self._get_label(call)))
+
+    def edit_label(self, call: Call) -> Reply:
+        assert call.repo is not None
+        label = self._get_label(call)
+        body = call.body or {}
+        if body.get("color") is not None:
+            match = COLOR_RE.match(body["color"].strip())
+            if not match:
+                raise ApiError(422, f"bad color code: {body['color']}")
+            label.color = "#" + match.group(1).lower()
+        if body.get("name"):
+            label.name = body["name"]
+        if body.get("description") is not None:
+            label.description = body["description"]
+        if body.get("exclusive") is not None:
+            label.exclusive = bool(body["exclusive"])
+        if body.get("is_archived") is not None:
+            label.is_archived = bool(body["is_archived"])
+        return Reply(200, self.render.label(call.repo, label))
+
+    def delete_label(self, call: Call) -> Reply:
+        repo = call.repo
+        assert repo is not None
+        label = self._get_label(call)
+        del repo.labels[label.id]
+        for issue in repo.issues.values():
+            if label.id in issue.label_ids:
+                issue.label_ids.remove(label.id)
+        return Reply(204)
+
+    # ---------------------------------------------------------------- pulls
+
+    def list_pulls(self, call: Call) -> Reply:
+        repo = call.repo
+        assert repo is not None
+        state = call.query.get("state", "open") or "open"
+        items = [
+            i for i in repo.issues.values() if i.pull is not None and (state == "all" or i.state == state)
+        ]
+        if call.query.get("poster"):
+            items = [i for i in items if i.user == call.query["poster"]]
+        if call.query.get("labels"):
+            wanted = {int(x) for x in call.query["labels"].split(",") if x.isdigit()}
+            items = [i for i in items if wanted <= set(i.label_ids)]
+        items = self._sort(items, call.query.get("sort", ""))
+        page_items, headers = self._paginate(call, items, link=True)
+        return Reply(200, [self.render_pull(repo, i, call.doer) for i in page_items], headers)
+
+    def _strip_owner(self, repo: Repo, branch: str) -> str:
+        if ":" in branch:
+            owner, _, rest = branch.partition(":")
+            if owner != repo.owner:
+                raise not_found("GetUserByName")
+            return rest
+        return branch
+
+    def create_pull(self, call: Call) -> Reply:
+        repo, body = call.repo, call.body or {}
+        assert repo is not None and call.doer is not None
+        head = self._strip_owner(repo, body.get("head") or "")
+        base = body.get("base") or ""
+        refs = repo.git.refs()
+        if f"refs/heads/{base}" not in refs:
+            raise not_found("BaseNotExist")
+        if f"refs/heads/{head}" not in refs:
+            raise not_found("IsRefExist")
+        for other in repo.issues.values():
+            p = other.pull
+            if p and other.state == "open" and p.head == head and p.base == base:
+                raise ApiError(
+                    409,
+                    f"pull request already exists for these targets [id: {p.id}, issue_id: {other.index}, "
+                    f"head_repo_id: {repo.id}, base_repo_id: {repo.id}, head_branch: {head}, base_branch: {base}]",
+                )
+        head_sha = refs[f"refs/heads/{head}"]
+        pull = PullData(
+            id=self.ids.next("pull"),
+            head=head,
+            base=base,
+            merge_base=repo.git.merge_base(refs[f"refs/heads/{base}"], head_sha),
+            head_sha=head_sha,
+        )
+        issue = self.new_issue(repo, body.get("title") or "", body.get("body", ""), call.doer.name,
+                               body.get("labels") or [], pull)  # fmt: skip
+        repo.git.update_ref(f"refs/pull/{issue.index}/head", head_sha)
+        return Reply(201, self.render_pull(repo, issue, call.doer))
+
+    def _get_pull(self, repo: Repo, index: str) -> Issue:
+        issue = repo.issues.get(int(index)) if index.isdigit() else None
+        if issue is None or issue.pull is None:
+            raise not_found()
+        return issue
+
+    def get_pull(self, call: Call) -> Reply:
+        assert call.repo is not None
+        return Reply(
+            200, self.render_pull(call.repo, self._get_pull(call.repo, call.params["index"]), call.doer)
+        )
+
+    def get_pull_by_branches(self, call: Call) -> Reply:
+        repo = call.repo
+        assert repo is not None
+        base, head = call.params["base"], self._strip_owner(repo, call.params["head"])
+        # Forgejo's GetPullRequestByBaseHeadInfo returns the newest matching PR in any state.
+        matches = [i for i in repo.issues.values() if i.pull and i.pull.base == base and i.pull.head == head]
+        if not matches:
+            raise not_found()
+        newest = max(matches, key=lambda i: i.index)
+        return Reply(200, self.render_pull(repo, newest, call.doer))
+
+    def edit_pull(self, call: Call) -> Reply:
+        repo, body = call.repo, call.body or {}
+        assert repo is not None
+        issue = self._get_pull(repo, call.params["index"])
+        if body.get("title"):
+            issue.title = body["title"]
+            issue.touch()
+        if body.get("body") is not None:
+            issue.body = body["body"]
+            issue.touch()
+        if body.get("labels") is not None:
+            self._apply_labels(repo, issue, [i for i in body["labels"] if i in repo.labels])
+        if body.get("state") is not None:
+            assert issue.pull is not None
+            if issue.pull.merged:
+                raise ApiError(412, "cannot change state of this pull request, it was already merged")
+            issue.set_state("closed" if body["state"] == "closed" else "open")
+        # Forgejo answers 201 here ("TODO this should be 200, not 201").
+        return Reply(201, self.render_pull(repo, issue, call.doer))
+
+    def is_merged(self, call: Call) -> Reply:
+        assert call.repo is not None
+        issue = self._get_pull(call.repo, call.params["index"])
+        assert issue.pull is not None
+        if issue.pull.merged:
+            return Reply(204)
+        raise not_found()
+
+    def merge_pull(self, call: Call) -> Reply:
+        repo, body = call.repo, call.body or {}
+        assert repo is not None and call.doer is not None
+        issue = self._get_pull(repo, call.params["index"])
+        pull = issue.pull
+        assert pull is not None
+        if pull.merged:
+            raise ApiError(405, "")
+        if issue.state != "open":
+            raise not_found()
+        style = body.get("Do") or "merge"
+        if style not in {"merge", "squash", "fast-forward-only"}:
+            raise ApiError(405, f"{style} is not allowed an allowed merge style for this repository")
+        head_sha = repo.git.branch_sha(pull.head) or pull.head_sha
+        title = (body.get("MergeTitleField") or "").strip()
+        if not title:
+            title = f"Merge pull request '{issue.title}' ({repo.full_name}#{issue.index}) from {pull.head} into {pull.base}"
+        extra = (body.get("MergeMessageField") or "").strip()
+        message = title + (f"\n\n{extra}" if extra else "")
+        try:
+            new_sha = repo.git.merge(pull.base, head_sha, style, message)
+        except MergeConflict:
+            raise ApiError(409, "merge failed because of conflict") from None
+        except GitError as err:
+            raise ApiError(500, str(err)) from None
+        pull.merged, pull.merged_at, pull.merged_by = True, time.time(), call.doer.name
+        pull.merge_commit_sha, pull.head_sha = new_sha, head_sha
+        issue.set_state("closed")
+        self._close_referenced_issues(repo, issue.body)
+        if body.get("delete_branch_after_merge") and pull.head != repo.default_branch:
+            repo.git.delete_ref(f"refs/heads/{pull.head}")
+        return Reply(200)
+
+    def _close_referenced_issues(self, repo: Repo, text: str) -> None:
+        for number in CLOSING_RE.findall(text or ""):
+            target = repo.issues.get(int(number))
+            if target is not None and target.pull is None:
+                target.set_state("closed")
+
+    # ------------------------------------------------------------- git reads
+
+    def get_branch(self, call: Call) -> Reply:
+        repo = call.repo
+        assert repo is not None
+        branch = call.params["branch"]
+        sha = repo.git.branch_sha(branch)
+        if sha is None:
+            raise ApiError(404, "Branch doesn't exist.", [])
+        info = repo.git.commit_info(sha)
+        commit = {
+            "id": info.sha,
+            "message": info.message,
+            "url": f"{self.render.root_url}{repo.full_name}/commit/{info.sha}",
+            "author": {"name": info.author_name, "email": info.author_email, "username": ""},
+            "committer": {"name": info.committer_name, "email": info.committer_email, "username": ""},
+            "verification": {
+                "verified": False, "reason": "gpg.error.not_signed_commit",
+                "signature": "", "signer": None, "payload": "",
+            },
+            "timestamp": info.timestamp,
+            "added": None,
+            "removed": None,
+            "modified": None,
+        }  # fmt: skip
+        return Reply(
+            200,
+            {
+                "name": branch,
+                "commit": commit,
+                "protected": False,
+                "required_approvals": 0,
+                "enable_status_check": False,
+                "status_check_contexts": [],
+                "user_can_push": True,
+                "user_can_merge": True,
+                "effective_branch_protection_name": "",
+            },
+        )
+
+    def _render_tag(self, repo: Repo, tag: Any) -> dict:
+        archive = f"{self.render.root_url}{repo.full_name}/archive/{tag.name}"
+        return {
+            "name": tag.name,
+            "message": tag.message,
+            "id": tag.id,
+            "commit": self.render.commit_meta(repo, tag.commit_sha, tag.created),
+            "zipball_url": archive + ".zip",
+            "tarball_url": archive + ".tar.gz",
+            "archive_download_count": {"zip": 0, "tar_gz": 0},
+        }
+
+    def list_tags(self, call: Call) -> Reply:
+        repo = call.repo
+        assert repo is not None
+        tags = repo.git.tags()
+        page_items, headers = self._paginate(call, tags, link=False)
+        return Reply(200, [self._render_tag(repo, t) for t in page_items], headers)
+
+    def get_tag(self, call: Call) -> Reply:
+        repo = call.repo
+        assert repo is not None
+        for tag in repo.git.tags():
+            if tag.name == call.params["tag"]:
+                return Reply(200, self._render_tag(repo, tag))
+        raise not_found()
+
+    # ------------------------------------------------------- admin endpoints
+
+    def runner_token(self, call: Call) -> Reply:
+        assert call.repo is not None
+        token = self.runner_tokens.setdefault(call.repo.full_name, new_token())
+        return Reply(200, {"token": token})
+
+    def list_hooks(self, call: Call) -> Reply:
+        repo = call.repo
+        assert repo is not None
+        hooks = sorted(repo.hooks.values(), key=lambda h: h.id)
+        page_items, headers = self._paginate(call, hooks, link=False)
+        return Reply(200, [self.render.hook(h) for h in page_items], headers)
+
+    def create_hook(self, call: Call) -> Reply:
+        repo, body = call.repo, call.body or {}
+        assert repo is not None
+        hook_type = body.get("type") or ""
+        config = body.get("config") or {}
+        if hook_type not in HOOK_TYPES:
+            raise ApiError(422, "Invalid hook type")
+        if not config.get("url"):
+            raise ApiError(422, "Missing config option: url")
+        if config.get("content_type") not in {"json", "form"}:
+            raise ApiError(422, "Invalid content type")
+        hook = Hook(
+            id=self.ids.next("hook"),
+            type=hook_type,
+            config={"url": config["url"], "content_type": config["content_type"],
+                    "http_method": config.get("http_method", "post")},
+            events=list(body.get("events") or ["push"]),
+            active=bool(body.get("active", False)),
+            branch_filter=body.get("branch_filter") or "*",
+            authorization_header=body.get("authorization_header") or "",
+        )  # fmt: skip
+        repo.hooks[hook.id] = hook
+        return Reply(201, self.render.hook(hook))
