@@ -317,7 +317,10 @@ def on_term(signum, frame):
     end_all(); os._exit(128 + signum)
 signal.signal(signal.SIGTERM, on_term)
 signal.signal(signal.SIGINT, on_term)
-child = subprocess.Popen(argv)
+try:
+    child = subprocess.Popen(argv)
+except OSError as exc:
+    sys.stderr.write('cannot run %s: %s' % (argv[0], exc.strerror or exc) + chr(10)); sys.exit(127)
 code = child.wait()
 end_all()
 sys.exit(code if code >= 0 else 128 - code)
