@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from module_utils.slipway.claude import ClaudeResult, log_tail, run_claude
+from module_utils.slipway.claude import DEFAULT_ENV_ALLOW, ClaudeResult, build_env, log_tail, run_claude
 
 pytest.register_assert_rewrite("tests.claude_fixtures")
 from tests.claude_fixtures import UnprivilegedUser, claude_env_for
@@ -102,24 +102,45 @@ def test_a_scripted_fix_reads_and_edits_a_file_in_the_working_directory(
     print(f"TIMING success-3-turn-edit {elapsed:.2f}s")
 
 
-def test_no_secret_from_the_parent_environment_reaches_the_model(
+def test_no_secret_from_the_parent_environment_reaches_the_cli_or_the_model(
     claude_exe, unprivileged_user, model_double, claude_workdir
 ):
-    model_double.set_scenarios([{"match": "hello", "replies": [[{"text": "hi"}]]}])
-    os.environ["SLIPWAY_TEST_FORGEJO_TOKEN"] = SECRET
-    try:
-        result = run(claude_exe, unprivileged_user, model_double.url, claude_workdir, "hello")
-    finally:
-        del os.environ["SLIPWAY_TEST_FORGEJO_TOKEN"]
+    # The model asks for `env`; the tool output goes back to the model in the next request.
+    model_double.set_scenarios(
+        [
+            {
+                "match": "show env",
+                "replies": [[{"tool": "Bash", "input": {"command": "env"}}], [{"text": "done"}]],
+            }
+        ]
+    )
+    parent = {
+        **os.environ,
+        "SLIPWAY_TEST_FORGEJO_TOKEN": SECRET,
+        "DATABASE_URL": f"postgres://app:{SECRET}@db/prod",
+        **claude_env_for(unprivileged_user, model_double.url),
+    }
+    result = run_claude(
+        claude_exe,
+        "show env",
+        str(claude_workdir),
+        str(claude_workdir.parent / "claude.log"),
+        max_turns=3,
+        timeout_s=60,
+        env=build_env(parent, DEFAULT_ENV_ALLOW),
+        skip_permissions=True,
+        run_as=unprivileged_user.run_as,
+    )
 
     assert result.ok, result.reason
-    recorded = json.dumps(model_double.requests)
-    assert SECRET not in recorded
-    assert "SLIPWAY_TEST_FORGEJO_TOKEN" not in recorded
-    first = model_double.messages_requests()[0]
-    offered = {tool["name"] for tool in first["body"]["tools"]}
+    requests = model_double.messages_requests()
+    tool_output = json.dumps(requests[1]["body"]["messages"][-1])
+    assert "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1" in tool_output  # the env really came back
+    assert SECRET not in json.dumps(model_double.requests)
+    assert "SLIPWAY_TEST_FORGEJO_TOKEN" not in tool_output
+    offered = {tool["name"] for tool in requests[0]["body"]["tools"]}
     assert {"Bash", "Read", "Edit", "Write"} <= offered
-    assert first["headers"]["User-Agent"].startswith("claude-cli/2.1.197")
+    assert requests[0]["headers"]["User-Agent"].startswith("claude-cli/2.1.197")
 
 
 def test_api_500_forever_fails_fast_with_bounded_retries(
