@@ -9,18 +9,23 @@ options:
       - Base URL of the Forgejo instance, without C(/api/v1), for example C(http://127.0.0.1:3001).
       - Falls back to the environment variable E(FORGEJO_URL).
     type: str
-    required: true
   forgejo_token:
     description:
       - "Access token, sent as C(Authorization: token ...). Never logged, never shown in errors."
       - Falls back to the environment variable E(FORGEJO_TOKEN).
     type: str
-    required: true
   repo:
     description:
       - The repository as C(owner/name). Falls back to E(FORGEJO_REPO).
     type: str
-    required: true
+  watcher_config:
+    description:
+      - Path of the watcher's C(watcher.config.json). O(forgejo_url), O(repo) and O(forgejo_token) not given
+        are read from it (keys C(forgejoUrl), C(repo), C(token)), so the token never passes through
+        playbook variables.
+      - One of O(watcher_config) or all of O(forgejo_url), O(repo), O(forgejo_token) (or their environment
+        variables) is required.
+    type: path
   connect_timeout:
     description: Seconds to wait for a connection to Forgejo.
     type: float

@@ -14,19 +14,16 @@ from ansible.module_utils.slipway.forgejo import (
     ForgejoError,
     validate_config,
 )
+from ansible.module_utils.slipway.watcher import ConfigError, load_config
 
 
 def forgejo_argument_spec() -> dict[str, Any]:
     """The connection options (documented once, in doc_fragments/slipway_forgejo.py)."""
     return {
-        "forgejo_url": {"type": "str", "required": True, "fallback": (env_fallback, ["FORGEJO_URL"])},
-        "forgejo_token": {
-            "type": "str",
-            "required": True,
-            "no_log": True,
-            "fallback": (env_fallback, ["FORGEJO_TOKEN"]),
-        },
-        "repo": {"type": "str", "required": True, "fallback": (env_fallback, ["FORGEJO_REPO"])},
+        "forgejo_url": {"type": "str", "fallback": (env_fallback, ["FORGEJO_URL"])},
+        "forgejo_token": {"type": "str", "no_log": True, "fallback": (env_fallback, ["FORGEJO_TOKEN"])},
+        "repo": {"type": "str", "fallback": (env_fallback, ["FORGEJO_REPO"])},
+        "watcher_config": {"type": "path"},
         "connect_timeout": {"type": "float", "default": 5.0},
         "read_timeout": {"type": "float", "default": 30.0},
         "retries": {"type": "int", "default": 3},
@@ -35,10 +32,23 @@ def forgejo_argument_spec() -> dict[str, Any]:
 
 
 def forgejo_config(params: dict[str, Any]) -> ForgejoConfig:
+    """Connection settings from the options, completed from watcher.config.json when given (so the
+    watcher's token never travels through Ansible variables)."""
+    url, repo, token = params["forgejo_url"], params["repo"], params["forgejo_token"]
+    if params.get("watcher_config"):
+        cfg = load_config(params["watcher_config"])
+        url, repo, token = url or cfg.forgejo_url, repo or cfg.repo, token or cfg.token
+    missing = [
+        name for name, value in (("forgejo_url", url), ("repo", repo), ("forgejo_token", token)) if not value
+    ]
+    if missing:
+        raise ConfigError(
+            "missing required Forgejo setting(s): " + ", ".join(missing) + " (or give watcher_config)"
+        )
     return ForgejoConfig(
-        url=params["forgejo_url"],
-        repo=params["repo"],
-        token=params["forgejo_token"],
+        url=url,
+        repo=repo,
+        token=token,
         connect_timeout=params["connect_timeout"],
         read_timeout=params["read_timeout"],
         retries=params["retries"],
@@ -58,7 +68,10 @@ def forgejo_module(extra_spec: dict[str, Any], **kwargs: Any) -> AnsibleModule:
 
 def run_with_client(module: AnsibleModule, action: Callable[[ForgejoClient], dict[str, Any]]) -> None:
     """Run ``action`` with a client and exit: its dict is the result; Forgejo errors are one line."""
-    cfg = forgejo_config(module.params)
+    try:
+        cfg = forgejo_config(module.params)
+    except ConfigError as exc:
+        module.fail_json(msg=str(exc))
     problems = validate_config(cfg)
     if problems:
         module.fail_json(msg="invalid Forgejo settings: " + "; ".join(problems))

@@ -1,0 +1,60 @@
+#!/usr/bin/python
+"""Move issues left in claude-working by a dead worker to claude-failed."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: watcher_recover
+short_description: Recover issues a dead fix worker left in claude-working
+description:
+  - Run it only while holding the watcher lock (see M(slipway_lock)). Then no other worker is alive, so
+    every open issue labelled C(claude-working) is stale; each is moved to C(claude-failed) with a
+    comment saying so and how to retry.
+version_added: "1.0.0"
+author: Slipway
+options:
+  config:
+    description: Path of the watcher configuration.
+    type: path
+    default: ~/issue-watcher/watcher.config.json
+attributes:
+  check_mode:
+    support: full
+    description: Reports the stale issues without changing them.
+  diff_mode:
+    support: none
+requirements:
+  - httpx
+"""
+
+EXAMPLES = r"""
+- name: Recover issues a dead worker left behind.
+  watcher_recover:
+    config: ~/issue-watcher/watcher.config.json
+"""
+
+RETURN = r"""
+recovered:
+  description: Numbers of the issues moved (or that would be moved) to claude-failed.
+  returned: success
+  type: list
+  elements: int
+"""
+
+from ansible.module_utils.slipway.pipeline import client_for, recover_stale
+from ansible.module_utils.slipway.watcher_module import run_watcher_step, watcher_module
+
+
+def main() -> None:
+    module = watcher_module({})
+
+    def step(cfg):
+        with client_for(cfg) as client:
+            recovered = recover_stale(cfg, client, module.check_mode)
+        return {"changed": bool(recovered), "recovered": recovered}
+
+    run_watcher_step(module, step)
+
+
+if __name__ == "__main__":
+    main()

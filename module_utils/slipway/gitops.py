@@ -1,0 +1,189 @@
+"""Git for the fixer: sync the autofix clone, inspect what Claude committed, push through a mirror.
+
+The Forgejo credential never lands in a git config, a remote URL or a command line: git gets it from
+an askpass program that reads it from its own environment. Pushes and fetches that need it run in a
+bare mirror owned by the watcher (``<watcher home>/mirror.git``), never in the clone Claude worked
+in, so hooks or config Claude may have planted in the clone never run next to the credential. Every
+git command also runs with hooks disabled and without credential helpers or fsmonitor.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+SAFE_CONFIG = (
+    "core.hooksPath=/dev/null",
+    "credential.helper=",
+    "core.fsmonitor=false",
+    "protocol.file.allow=always",
+    "safe.directory=*",
+)
+ASKPASS_SCRIPT = """#!/bin/sh
+case "$1" in
+  Username*) printf '%s\\n' "${SLIPWAY_GIT_USERNAME:-slipway}" ;;
+  *) printf '%s\\n' "$SLIPWAY_GIT_PASSWORD" ;;
+esac
+"""
+DEFAULT_PROTECTED = (
+    "**/prisma/schema.prisma",
+    "prisma/schema.prisma",
+    "**/prisma/migrations/**",
+    "prisma/migrations/**",
+    ".forgejo/**",
+    ".env*",
+    "**/.env*",
+)
+
+
+class GitError(Exception):
+    pass
+
+
+@dataclass
+class Git:
+    """Runs git with a fixed, minimal environment and the safe config above."""
+
+    env: Mapping[str, str]
+    timeout: float = 300.0
+    secret: str = ""
+
+    def run(
+        self,
+        args: Iterable[str],
+        *,
+        cwd: Path | None = None,
+        git_dir: Path | None = None,
+        credentials: bool = False,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess:
+        argv = ["git"]
+        for setting in SAFE_CONFIG:
+            argv += ["-c", setting]
+        if git_dir is not None:
+            argv += ["--git-dir", str(git_dir)]
+        argv += list(args)
+        env = dict(self.env, GIT_TERMINAL_PROMPT="0", GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL="/dev/null")
+        askpass_dir = None
+        if credentials:
+            askpass_dir = tempfile.mkdtemp(prefix="slipway-askpass-")
+            askpass = Path(askpass_dir) / "askpass"
+            askpass.write_text(ASKPASS_SCRIPT)
+            askpass.chmod(stat.S_IRWXU)
+            env.update(GIT_ASKPASS=str(askpass), SLIPWAY_GIT_PASSWORD=self.secret)
+        try:
+            proc = subprocess.run(
+                argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=self.timeout, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise GitError(f"git {' '.join(list(args)[:2])} timed out after {self.timeout:.0f}s") from exc
+        finally:
+            if askpass_dir:
+                for child in Path(askpass_dir).iterdir():
+                    child.unlink()
+                os.rmdir(askpass_dir)
+        if check and proc.returncode != 0:
+            detail = (proc.stderr or proc.stdout).strip().splitlines()
+            message = detail[-1] if detail else f"exit {proc.returncode}"
+            if self.secret:
+                message = message.replace(self.secret, "***")
+            raise GitError(f"git {' '.join(list(args)[:2])} failed: {message}")
+        return proc
+
+    def out(self, args: Iterable[str], **kwargs) -> str:
+        return self.run(args, **kwargs).stdout.strip()
+
+
+def ensure_mirror(git: Git, mirror: Path) -> None:
+    if not (mirror / "HEAD").exists():
+        mirror.parent.mkdir(parents=True, exist_ok=True)
+        git.run(["init", "--bare", "-q", str(mirror)])
+
+
+def fetch_base(git: Git, mirror: Path, remote_url: str, base: str) -> str:
+    """Fetch the base branch from Forgejo into the mirror; return its commit."""
+    ensure_mirror(git, mirror)
+    git.run(
+        ["fetch", "-q", "--prune", remote_url, f"+refs/heads/{base}:refs/heads/{base}"],
+        git_dir=mirror,
+        credentials=True,
+    )
+    return git.out(["rev-parse", f"refs/heads/{base}"], git_dir=mirror)
+
+
+def reset_clone(git: Git, clone: Path, mirror: Path, base: str, branch: str | None) -> str:
+    """Bring the clone to the mirror's base commit on ``branch`` (or detached), keeping ignored files
+    such as the app ``.env`` and ``node_modules``; return the base commit."""
+    if not (clone / ".git").exists():
+        raise GitError(f"{clone} is not a git clone (provision it with site.yml)")
+    git.run(["fetch", "-q", str(mirror), f"+refs/heads/{base}:refs/remotes/origin/{base}"], cwd=clone)
+    commit = git.out(["rev-parse", f"refs/remotes/origin/{base}"], cwd=clone)
+    git.run(["reset", "-q", "--hard"], cwd=clone, check=False)
+    if branch:
+        git.run(["checkout", "-q", "-f", "-B", branch, commit], cwd=clone)
+    else:
+        git.run(["checkout", "-q", "-f", "--detach", commit], cwd=clone)
+    git.run(["clean", "-q", "-fd"], cwd=clone)
+    return commit
+
+
+def commit_leftovers(git: Git, clone: Path, message: str) -> bool:
+    """Commit changes Claude left uncommitted (ignored files stay out); whether there were any."""
+    if not git.out(["status", "--porcelain"], cwd=clone):
+        return False
+    git.run(["add", "-A"], cwd=clone)
+    git.run(
+        [
+            "-c",
+            "user.name=Slipway",
+            "-c",
+            "user.email=slipway@localhost",
+            "commit",
+            "-q",
+            "--no-verify",
+            "-m",
+            message,
+        ],
+        cwd=clone,
+    )
+    return True
+
+
+def current_branch(git: Git, clone: Path) -> str:
+    return git.out(["rev-parse", "--abbrev-ref", "HEAD"], cwd=clone)
+
+
+def commits_since(git: Git, clone: Path, base_commit: str, ref: str) -> list[str]:
+    return git.out(["rev-list", f"{base_commit}..{ref}"], cwd=clone).split()
+
+
+def changed_paths(git: Git, clone: Path, base_commit: str, ref: str) -> list[str]:
+    out = git.out(["diff", "--name-only", "--no-renames", f"{base_commit}..{ref}"], cwd=clone)
+    return [line for line in out.splitlines() if line]
+
+
+def protected_hits(paths: Iterable[str], patterns: Iterable[str]) -> list[str]:
+    patterns = list(patterns)
+    hits = []
+    for path in paths:
+        if any(fnmatch.fnmatchcase(path, p) or fnmatch.fnmatchcase("/" + path, "*/" + p) for p in patterns):
+            hits.append(path)
+    return hits
+
+
+def push_branch(git: Git, mirror: Path, clone: Path, remote_url: str, branch: str) -> str:
+    """Copy the branch from the clone into the mirror, then push it from there; return its commit."""
+    ensure_mirror(git, mirror)
+    git.run(["fetch", "-q", str(clone), f"+refs/heads/{branch}:refs/heads/{branch}"], git_dir=mirror)
+    git.run(
+        ["push", "-q", "--force", remote_url, f"refs/heads/{branch}:refs/heads/{branch}"],
+        git_dir=mirror,
+        credentials=True,
+    )
+    return git.out(["rev-parse", f"refs/heads/{branch}"], git_dir=mirror)

@@ -1,0 +1,415 @@
+"""Triage and fix of one issue: the work behind the claude_triage and claude_fix modules.
+
+Both end with the issue in a clear, labelled state and a comment saying why, whatever happens; the fix
+never leaves ``claude-working`` behind and always frees the dev-server port.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ansible.module_utils.slipway import claude, gitops, lifecycle
+from ansible.module_utils.slipway.forgejo import ForgejoClient, ForgejoConfig, ForgejoError
+from ansible.module_utils.slipway.prompts import IssueText, fix_prompt, parse_triage, triage_prompt
+from ansible.module_utils.slipway.sanitize import one_line, safe_markdown, scrub_secrets
+from ansible.module_utils.slipway.watcher import WatcherConfig, claude_log_path, log_line, now_utc
+
+TRIAGE_TOOLS = ["Read", "Grep", "Glob", "LS", "Bash(git log:*)", "Bash(git grep:*)", "Bash(git show:*)"]
+LOG_TAIL_LINES = 25
+
+
+@dataclass
+class Outcome:
+    """What happened to one issue, as the module reports it."""
+
+    number: int
+    stage: str  # triage | fix
+    result: str  # queued | interactive | pr | failed | skipped | no-change ...
+    reason: str = ""
+    changed: bool = False
+    labels: list[str] = field(default_factory=list)
+    pr_number: int | None = None
+    pr_url: str | None = None
+    cost_usd: float = 0.0
+    num_turns: int = 0
+    duration_ms: int = 0
+    log_path: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def client_for(cfg: WatcherConfig) -> ForgejoClient:
+    return ForgejoClient(
+        ForgejoConfig(
+            url=cfg.forgejo_url,
+            repo=cfg.repo,
+            token=cfg.token,
+            connect_timeout=cfg.forgejo_connect_timeout,
+            read_timeout=cfg.forgejo_read_timeout,
+            retries=cfg.forgejo_retries,
+        )
+    )
+
+
+def claude_env(cfg: WatcherConfig) -> dict[str, str]:
+    """Claude's environment: an allow-list of the watcher's own, plus the configured extras. Never the
+    Forgejo token, never the production app's variables."""
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ", "ANTHROPIC_API_KEY")}
+    base.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    base["HOME"] = str(cfg.home)
+    env = claude.build_env(base, claude.DEFAULT_ENV_ALLOW, cfg.claude_env)
+    for name in list(env):
+        if cfg.token and cfg.token in env[name]:
+            del env[name]
+    return env
+
+
+def git_for(cfg: WatcherConfig) -> gitops.Git:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cfg.home), "LANG": "C.UTF-8"}
+    return gitops.Git(env=env, secret=cfg.token)
+
+
+def remote_url(cfg: WatcherConfig) -> str:
+    return f"{cfg.forgejo_url.rstrip('/')}/{cfg.repo}.git"
+
+
+def issue_text(client: ForgejoClient, number: int) -> tuple[dict, IssueText]:
+    issue = client.get_issue(number)
+    comments = client.list_comments(number)
+    text = IssueText(
+        number=number,
+        title=issue.get("title") or "",
+        body=issue.get("body") or "",
+        comments=tuple(((c.get("user") or {}).get("login") or "", c.get("body") or "") for c in comments),
+    )
+    return issue, text
+
+
+def record(cfg: WatcherConfig, outcome: Outcome) -> None:
+    """Append the run to the ledger: cost, turns and duration of every Claude run, and its result."""
+    claude.append_ledger(
+        str(cfg.ledger),
+        {
+            "issue": outcome.number,
+            "stage": outcome.stage,
+            "result": outcome.result,
+            "reason": outcome.reason,
+            "cost_usd": outcome.cost_usd,
+            "num_turns": outcome.num_turns,
+            "duration_ms": outcome.duration_ms,
+            "pr": outcome.pr_number,
+            "repo": cfg.repo,
+        },
+    )
+
+
+def set_labels(
+    client: ForgejoClient, number: int, add: list[str], remove: list[str], current: list[str]
+) -> list[str]:
+    """Add and remove lifecycle labels by id (unknown names are an error, never silently dropped)."""
+    ids = client.label_ids(sorted(set(add) | set(remove)))
+    have = set(current)
+    to_add = [ids[n] for n in add if n not in have]
+    if to_add:
+        client.add_issue_labels(number, to_add)
+    for name in remove:
+        if name in have:
+            client.remove_issue_label(number, ids[name], name)
+    return sorted((have | set(add)) - set(remove))
+
+
+def spend_today(cfg: WatcherConfig) -> float:
+    midnight = now_utc().replace(hour=0, minute=0, second=0, microsecond=0)
+    return claude.spend_since(str(cfg.ledger), midnight)
+
+
+# -- triage ---------------------------------------------------------------------------------------------
+
+
+def triage(cfg: WatcherConfig, client: ForgejoClient, number: int, check_mode: bool = False) -> Outcome:
+    issue, text = issue_text(client, number)
+    labels = [label["name"] for label in issue.get("labels") or []]
+    if issue.get("pull_request") or issue.get("state") != "open" or not lifecycle.needs_triage(labels):
+        return Outcome(
+            number, "triage", "skipped", "not an open portal issue without a decision label", labels=labels
+        )
+    if check_mode:
+        return Outcome(number, "triage", "would-triage", changed=True, labels=labels)
+    log_path = claude_log_path(cfg.log_dir, "triage", number)
+    log_line(cfg.log_dir, f"triage started, log {log_path.name}", number)
+    sync_error = ""
+    try:
+        git = git_for(cfg)
+        gitops.fetch_base(git, cfg.mirror_dir, remote_url(cfg), cfg.base_branch)
+        gitops.reset_clone(git, cfg.autofix_dir, cfg.mirror_dir, cfg.base_branch, None)
+    except gitops.GitError as exc:
+        sync_error = str(exc)
+    run = None
+    if sync_error:
+        decision_route, reason, breakdown = (
+            lifecycle.INTERACTIVE,
+            f"the autofix clone could not be synced: {sync_error}",
+            "",
+        )
+    else:
+        run = claude.run_claude(
+            cfg.claude_exe,
+            triage_prompt(text),
+            str(cfg.autofix_dir),
+            str(log_path),
+            max_turns=cfg.triage.max_turns,
+            timeout_s=cfg.triage.timeout_seconds,
+            env=claude_env(cfg),
+            allowed_tools=TRIAGE_TOOLS,
+            model=cfg.model,
+            run_as=cfg.run_as or None,
+        )
+        if not run.ok:
+            decision_route, reason, breakdown = (
+                lifecycle.INTERACTIVE,
+                f"Claude's triage run failed: {run.reason}",
+                "",
+            )
+        else:
+            decision = parse_triage(run.text, text)
+            decision_route, reason, breakdown = decision.route, decision.reason, decision.breakdown
+            if not decision.parsed:
+                reason = "Claude's triage answer could not be read (" + decision.reason + ")"
+    secrets = cfg.secrets()
+    if breakdown:
+        body = safe_markdown(breakdown, secret_values=secrets)
+        if decision_route == lifecycle.INTERACTIVE and reason:
+            body += f"\n\nRouted to a human (`interactive`): {one_line(scrub_secrets(reason, secrets))}"
+    else:
+        body = (
+            "Automatic triage could not produce a requirements breakdown, so this issue is routed to a human "
+            f"(`interactive`).\n\nReason: {one_line(scrub_secrets(reason, secrets))}\n\n"
+            "To triage it again, remove the `interactive` label."
+        )
+    client.add_comment(number, body)
+    labels = set_labels(client, number, [decision_route], [], labels)
+    result = "queued" if decision_route == lifecycle.QUEUE else "interactive"
+    outcome = Outcome(number, "triage", result, one_line(reason), True, labels, log_path=str(log_path))
+    if run:
+        outcome.cost_usd, outcome.num_turns, outcome.duration_ms = (
+            run.cost_usd,
+            run.num_turns,
+            run.duration_ms,
+        )
+    record(cfg, outcome)
+    log_line(cfg.log_dir, f"triage done: {result} ({outcome.reason or 'ok'})", number)
+    return outcome
+
+
+# -- fix --------------------------------------------------------------------------------------------------
+
+
+class FixFailure(Exception):
+    """A fix that ends in ``claude-failed`` (or, with ``route``, in another label) with this reason."""
+
+    def __init__(self, reason: str, route: str = lifecycle.FAILED, detail: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.route = route
+        self.detail = detail
+
+
+def free_port(port: int) -> None:
+    """Stop whatever listens on the dev port, by port (never by name)."""
+    subprocess.run(  # noqa: S603 - fixed argv
+        ["fuser", "-k", "-n", "tcp", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=30,
+        check=False,
+    )
+
+
+def run_verify(cfg: WatcherConfig) -> tuple[bool, str]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(cfg.home),
+        "LANG": "C.UTF-8",
+        "CI": "1",
+    }
+    try:
+        proc = subprocess.run(  # noqa: S603 - an argument list from the operator's configuration
+            cfg.verify_command,
+            cwd=cfg.autofix_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=cfg.verify_timeout_seconds,
+            check=False,
+            start_new_session=True,
+        )
+    except subprocess.TimeoutExpired:
+        return False, f"timed out after {cfg.verify_timeout_seconds}s"
+    except OSError as exc:
+        return False, f"could not run: {exc}"
+    tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-LOG_TAIL_LINES:])
+    return proc.returncode == 0, tail if proc.returncode == 0 else f"exit {proc.returncode}\n{tail}"
+
+
+def fix(cfg: WatcherConfig, client: ForgejoClient, number: int, check_mode: bool = False) -> Outcome:
+    issue, text = issue_text(client, number)
+    labels = [label["name"] for label in issue.get("labels") or []]
+    if issue.get("pull_request") or issue.get("state") != "open" or not lifecycle.is_fixable(labels):
+        return Outcome(number, "fix", "skipped", "not an open issue queued for the fixer", labels=labels)
+    spent = spend_today(cfg)
+    if spent >= cfg.daily_spend_cap_usd:
+        reason = f"daily spend cap reached (${spent:.2f} of ${cfg.daily_spend_cap_usd:.2f}); left queued"
+        log_line(cfg.log_dir, reason, number)
+        return Outcome(number, "fix", "budget", reason, labels=labels)
+    if check_mode:
+        return Outcome(number, "fix", "would-fix", changed=True, labels=labels)
+    labels = set_labels(client, number, [lifecycle.WORKING], [lifecycle.QUEUE, lifecycle.FAILED], labels)
+    log_path = claude_log_path(cfg.log_dir, "fix", number)
+    log_line(cfg.log_dir, f"fix started, log {log_path.name}", number)
+    outcome = Outcome(number, "fix", "failed", changed=True, labels=labels, log_path=str(log_path))
+    try:
+        _fix_steps(cfg, client, number, text, log_path, outcome)
+    except FixFailure as failure:
+        _finish_failed(cfg, client, outcome, failure, log_path)
+    except (ForgejoError, gitops.GitError, OSError, ValueError) as exc:
+        _finish_failed(cfg, client, outcome, FixFailure(f"pipeline error: {exc}"), log_path)
+    finally:
+        free_port(cfg.dev_port)
+    record(cfg, outcome)
+    log_line(cfg.log_dir, f"fix done: {outcome.result} ({outcome.reason or 'ok'})", number)
+    return outcome
+
+
+def _fix_steps(
+    cfg: WatcherConfig, client: ForgejoClient, number: int, text: IssueText, log_path: Path, outcome: Outcome
+) -> None:
+    git = git_for(cfg)
+    branch = lifecycle.branch_name(number)
+    gitops.fetch_base(git, cfg.mirror_dir, remote_url(cfg), cfg.base_branch)
+    base_commit = gitops.reset_clone(git, cfg.autofix_dir, cfg.mirror_dir, cfg.base_branch, branch)
+    me = client.get_json("read the watcher's own user", "/user").get("login")
+    prompt = fix_prompt(
+        text,
+        branch=branch,
+        base=cfg.base_branch,
+        dev_port=cfg.dev_port,
+        test_command=cfg.test_hint,
+        triage_author=me,
+    )
+    run = claude.run_claude(
+        cfg.claude_exe,
+        prompt,
+        str(cfg.autofix_dir),
+        str(log_path),
+        max_turns=cfg.fix.max_turns,
+        timeout_s=cfg.fix.timeout_seconds,
+        env=claude_env(cfg),
+        skip_permissions=True,
+        model=cfg.model,
+        run_as=cfg.run_as or None,
+    )
+    outcome.cost_usd, outcome.num_turns, outcome.duration_ms = run.cost_usd, run.num_turns, run.duration_ms
+    if not run.ok:
+        raise FixFailure(f"Claude's fix run failed: {run.reason}")
+    if gitops.current_branch(git, cfg.autofix_dir) != branch:
+        raise FixFailure(f"Claude left the branch {branch}; nothing was pushed")
+    gitops.commit_leftovers(git, cfg.autofix_dir, f"Uncommitted changes left by the fix for #{number}")
+    if not gitops.commits_since(git, cfg.autofix_dir, base_commit, branch):
+        raise FixFailure("Claude made no commits: nothing to propose")
+    touched = gitops.changed_paths(git, cfg.autofix_dir, base_commit, branch)
+    hits = gitops.protected_hits(touched, cfg.protected_paths)
+    if hits:
+        raise FixFailure(
+            "the change touches protected paths (" + ", ".join(hits[:10]) + "), which the unattended fixer "
+            "may not change; a human should take this issue",
+            route=lifecycle.INTERACTIVE,
+        )
+    verified, verify_output = run_verify(cfg)
+    if not verified:
+        raise FixFailure(
+            "the verify command failed: " + one_line(verify_output.splitlines()[0] if verify_output else ""),
+            detail=verify_output,
+        )
+    gitops.push_branch(git, cfg.mirror_dir, cfg.autofix_dir, remote_url(cfg), branch)
+    secrets = cfg.secrets()
+    body = "\n".join(
+        [
+            f"Fixes #{number}",
+            "",
+            "## Summary (from Claude)",
+            "",
+            safe_markdown(run.text, max_chars=8000, secret_values=secrets) or "(no summary)",
+            "",
+            "## Verification",
+            "",
+            f"`{one_line(' '.join(cfg.verify_command), 200)}` passed.",
+            "",
+            "```",
+            scrub_secrets(verify_output, secrets).replace("```", "'''")[-3000:],
+            "```",
+            "",
+            f"Claude: {run.num_turns} turns, ${run.cost_usd:.4f}, {run.duration_ms / 1000:.1f} s.",
+        ]
+    )
+    title = f"Fix #{number}: {one_line(text.title, 120)}"
+    pull, _created = client.create_pull(branch, cfg.base_branch, safe_markdown(title, 200), body)
+    outcome.pr_number, outcome.pr_url = pull["number"], pull.get("html_url")
+    client.add_comment(number, f"Opened pull request #{pull['number']}: {pull.get('html_url')}")
+    outcome.labels = set_labels(
+        client, number, [lifecycle.PR], [lifecycle.WORKING, lifecycle.FAILED], outcome.labels
+    )
+    outcome.result, outcome.reason = "pr", ""
+
+
+def _finish_failed(
+    cfg: WatcherConfig, client: ForgejoClient, outcome: Outcome, failure: FixFailure, log_path: Path
+) -> None:
+    """Label and comment a failed fix; the comment says why and shows the log's tail (secrets redacted)."""
+    secrets = cfg.secrets()
+    reason = one_line(scrub_secrets(failure.reason, secrets))
+    tail = failure.detail or claude.log_tail(str(log_path), LOG_TAIL_LINES)
+    tail = scrub_secrets(tail, secrets).replace("```", "'''")
+    route = failure.route
+    body = f"The automatic fix did not open a pull request.\n\nReason: {reason}\n"
+    if route == lifecycle.INTERACTIVE:
+        body += "\nRouted to a human (`interactive`).\n"
+    else:
+        body += "\nTo retry, add the `claude-queue` label again.\n"
+    if tail.strip():
+        body += f"\nLast lines of the log (`{log_path.name}`):\n\n```\n{tail[-4000:]}\n```\n"
+    outcome.result, outcome.reason = ("interactive" if route == lifecycle.INTERACTIVE else "failed"), reason
+    try:
+        client.add_comment(number := outcome.number, body)
+        outcome.labels = set_labels(
+            client, number, [route], [lifecycle.WORKING, lifecycle.QUEUE], outcome.labels
+        )
+    except ForgejoError as exc:
+        # Forgejo is failing too: the next run finds the issue in claude-working and recovers it.
+        outcome.reason = f"{reason}; and labelling the failure failed: {exc}"
+        log_line(cfg.log_dir, f"could not label the failure: {exc}", outcome.number)
+
+
+def recover_stale(cfg: WatcherConfig, client: ForgejoClient, check_mode: bool = False) -> list[int]:
+    """Issues in claude-working while we hold the lock: their worker died. Move them to claude-failed."""
+    stale = client.list_issues(labels=[lifecycle.WORKING])
+    numbers = []
+    for issue in stale:
+        number = issue["number"]
+        numbers.append(number)
+        if check_mode:
+            continue
+        client.add_comment(
+            number,
+            "The previous fix run for this issue stopped without finishing (its worker died or was killed), "
+            "so it is marked `claude-failed`. To retry, add the `claude-queue` label again.",
+        )
+        labels = [label["name"] for label in issue.get("labels") or []]
+        set_labels(client, number, [lifecycle.FAILED], [lifecycle.WORKING, lifecycle.QUEUE], labels)
+        log_line(cfg.log_dir, "stale claude-working recovered to claude-failed", number)
+        record(cfg, Outcome(number, "recover", "failed", "stale claude-working"))
+    return numbers

@@ -1,0 +1,326 @@
+"""The watcher's configuration (``watcher.config.json``), its log, and the run lock.
+
+The configuration file holds the Forgejo token; modules read it themselves so the token never passes
+through Ansible variables, task arguments or output.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ansible.module_utils.slipway.gitops import DEFAULT_PROTECTED
+
+DEFAULT_VERIFY = ["bash", "-c", "cd App && set -a && . ./.env && set +a && pnpm test:integration"]
+DEFAULT_TEST_HINT = "cd App && set -a; . ./.env; set +a; pnpm test:integration"
+
+
+@dataclass
+class StageBudget:
+    timeout_seconds: int
+    max_turns: int
+    per_run: int
+
+
+@dataclass
+class WatcherConfig:
+    path: Path
+    forgejo_url: str
+    repo: str
+    token: str = field(repr=False)
+    claude_exe: str
+    home: Path
+    base_branch: str = "main"
+    autofix_dir: Path = Path()
+    log_dir: Path = Path()
+    ledger: Path = Path()
+    mirror_dir: Path = Path()
+    lock_file: Path = Path()
+    credentials_file: Path = Path()
+    dev_port: int = 3100
+    verify_command: list[str] = field(default_factory=lambda: list(DEFAULT_VERIFY))
+    verify_timeout_seconds: int = 900
+    test_hint: str = DEFAULT_TEST_HINT
+    protected_paths: list[str] = field(default_factory=lambda: list(DEFAULT_PROTECTED))
+    triage: StageBudget = field(default_factory=lambda: StageBudget(600, 15, 5))
+    fix: StageBudget = field(default_factory=lambda: StageBudget(1800, 60, 1))
+    daily_spend_cap_usd: float = 20.0
+    claude_env: dict[str, str] = field(default_factory=dict)
+    run_as: list[str] = field(default_factory=list)
+    model: str | None = None
+    log_retention_days: int = 30
+    forgejo_connect_timeout: float = 5.0
+    forgejo_read_timeout: float = 30.0
+    forgejo_retries: int = 3
+
+    def secrets(self) -> list[str]:
+        values = [self.token]
+        values += [v for k, v in self.claude_env.items() if "KEY" in k or "TOKEN" in k or "SECRET" in k]
+        return [v for v in values if v]
+
+    def public(self) -> dict[str, Any]:
+        """Every setting but the secrets, for the playbook and for logs."""
+        return {
+            "config": str(self.path),
+            "forgejo_url": self.forgejo_url,
+            "repo": self.repo,
+            "claude_exe": self.claude_exe,
+            "base_branch": self.base_branch,
+            "autofix_dir": str(self.autofix_dir),
+            "log_dir": str(self.log_dir),
+            "ledger": str(self.ledger),
+            "lock_file": str(self.lock_file),
+            "dev_port": self.dev_port,
+            "triage_per_run": self.triage.per_run,
+            "fix_per_run": self.fix.per_run,
+            "daily_spend_cap_usd": self.daily_spend_cap_usd,
+            "protected_paths": list(self.protected_paths),
+        }
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _expand(value: str, home: Path) -> Path:
+    return Path(value.replace("~", str(home), 1) if value.startswith("~") else value)
+
+
+def _typed(raw: dict, key: str, kind: type | tuple, default: Any) -> Any:
+    value = raw.get(key, default)
+    if value is None and default is None:
+        return None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise ConfigError(f"'{key}' must be a {names}, got {type(value).__name__}")
+    return value
+
+
+def _budget(raw: dict, key: str, default: StageBudget) -> StageBudget:
+    section = _typed(raw, key, dict, {})
+    budget = StageBudget(
+        timeout_seconds=_typed(section, "timeoutSeconds", int, default.timeout_seconds),
+        max_turns=_typed(section, "maxTurns", int, default.max_turns),
+        per_run=_typed(section, "perRun", int, default.per_run),
+    )
+    if budget.timeout_seconds < 1 or budget.max_turns < 1 or budget.per_run < 0:
+        raise ConfigError(f"'{key}' needs timeoutSeconds >= 1, maxTurns >= 1 and perRun >= 0")
+    return budget
+
+
+def load_config(path: str | Path, home: str | Path | None = None) -> WatcherConfig:
+    """Read and check ``watcher.config.json``; errors name the file and the key."""
+    path = Path(path).expanduser()
+    home = Path(home or os.path.expanduser("~"))
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"watcher configuration {path} does not exist") from None
+    except PermissionError:
+        raise ConfigError(f"watcher configuration {path} is not readable by this user") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"watcher configuration {path} is not valid JSON (line {exc.lineno})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"watcher configuration {path} must be a JSON object")
+    try:
+        return _from_raw(raw, path, home)
+    except ConfigError as exc:
+        raise ConfigError(f"watcher configuration {path}: {exc}") from None
+
+
+def _from_raw(raw: dict, path: Path, home: Path) -> WatcherConfig:
+    for key in ("repo", "token", "claudeExe"):
+        if not raw.get(key):
+            raise ConfigError(f"'{key}' is required")
+    watcher_home = _expand(_typed(raw, "watcherHome", str, str(path.parent)), home)
+    log_dir = _expand(_typed(raw, "logDir", str, str(watcher_home / "logs")), home)
+    verify = _typed(raw, "verifyCommand", list, list(DEFAULT_VERIFY))
+    if not verify or not all(isinstance(part, str) for part in verify):
+        raise ConfigError("'verifyCommand' must be a non-empty list of strings (an argument list)")
+    run_as = _typed(raw, "runAs", list, [])
+    claude_env = _typed(raw, "claudeEnv", dict, {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in claude_env.items()):
+        raise ConfigError("'claudeEnv' must map names to strings")
+    cfg = WatcherConfig(
+        path=path,
+        forgejo_url=_typed(raw, "forgejoUrl", str, "http://127.0.0.1:3001"),
+        repo=_typed(raw, "repo", str, ""),
+        token=_typed(raw, "token", str, ""),
+        claude_exe=_typed(raw, "claudeExe", str, ""),
+        home=home,
+        base_branch=_typed(raw, "baseBranch", str, "main"),
+        autofix_dir=_expand(_typed(raw, "autofixDir", str, "~/pelagia-autofix"), home),
+        log_dir=log_dir,
+        ledger=_expand(_typed(raw, "ledger", str, str(log_dir / "ledger.jsonl")), home),
+        mirror_dir=_expand(_typed(raw, "mirrorDir", str, str(watcher_home / "mirror.git")), home),
+        lock_file=_expand(_typed(raw, "lockFile", str, str(watcher_home / "watcher.lock")), home),
+        credentials_file=_expand(_typed(raw, "claudeCredentials", str, "~/.claude/.credentials.json"), home),
+        dev_port=_typed(raw, "devPort", int, 3100),
+        verify_command=verify,
+        verify_timeout_seconds=_typed(raw, "verifyTimeoutSeconds", int, 900),
+        test_hint=_typed(raw, "testCommandHint", str, DEFAULT_TEST_HINT),
+        protected_paths=_typed(raw, "protectedPaths", list, list(DEFAULT_PROTECTED)),
+        triage=_budget(raw, "triage", StageBudget(600, 15, 5)),
+        fix=_budget(raw, "fix", StageBudget(1800, 60, 1)),
+        daily_spend_cap_usd=_typed(raw, "dailySpendCapUsd", float, 20.0),
+        claude_env=claude_env,
+        run_as=run_as,
+        model=_typed(raw, "model", str, None),
+        log_retention_days=_typed(raw, "logRetentionDays", int, 30),
+        forgejo_connect_timeout=_typed(raw, "forgejoConnectTimeout", float, 5.0),
+        forgejo_read_timeout=_typed(raw, "forgejoReadTimeout", float, 30.0),
+        forgejo_retries=_typed(raw, "forgejoRetries", int, 3),
+    )
+    if not cfg.forgejo_url.startswith(("http://", "https://")):
+        raise ConfigError("'forgejoUrl' must start with http:// or https://")
+    if cfg.repo.count("/") != 1:
+        raise ConfigError("'repo' must be 'owner/name'")
+    if not 1 <= cfg.dev_port <= 65535 or cfg.dev_port == 3000:
+        raise ConfigError("'devPort' must be a free TCP port other than production's 3000")
+    return cfg
+
+
+def claude_credentials_present(cfg: WatcherConfig, environ: dict[str, str] | None = None) -> bool:
+    environ = os.environ if environ is None else environ
+    if environ.get("ANTHROPIC_API_KEY") or cfg.claude_env.get("ANTHROPIC_API_KEY"):
+        return True
+    return cfg.credentials_file.is_file()
+
+
+# -- the watcher log ------------------------------------------------------------------------------
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def log_line(log_dir: Path, message: str, issue: int | None = None) -> None:
+    """Append one line to ``logs/watcher-<date>.log``."""
+    stamp = now_utc()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    prefix = f"{stamp.isoformat(timespec='seconds')} [pid {os.getpid()}]"
+    if issue is not None:
+        prefix += f" #{issue}"
+    with open(log_dir / f"watcher-{stamp:%Y-%m-%d}.log", "a", encoding="utf-8") as handle:
+        handle.write(f"{prefix} {message}\n")
+
+
+def claude_log_path(log_dir: Path, stage: str, issue: int) -> Path:
+    return log_dir / f"claude-{stage}-{issue}-{now_utc():%Y%m%dT%H%M%SZ}.log"
+
+
+def prune_logs(log_dir: Path, days: int) -> int:
+    """Delete watcher and Claude logs older than ``days``; the ledger and cron.log are kept."""
+    if days <= 0 or not log_dir.is_dir():
+        return 0
+    cutoff = time.time() - days * 86400
+    removed = 0
+    for path in log_dir.glob("*.log"):
+        if path.name.startswith(("watcher-", "claude-")) and path.stat().st_mtime < cutoff:
+            path.unlink()
+            removed += 1
+    return removed
+
+
+# -- the lock -----------------------------------------------------------------------------------------
+
+_HOLDER = """
+import os, sys, time
+pid, start = int(sys.argv[1]), sys.argv[2]
+def start_of(p):
+    try:
+        with open(f"/proc/{p}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except OSError:
+        return None
+while start_of(pid) == start:
+    time.sleep(0.2)
+"""
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except OSError:
+        return None
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return [part.decode(errors="replace") for part in handle.read().split(b"\0") if part]
+    except OSError:
+        return []
+
+
+def _ppid(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return 0
+
+
+def playbook_pid(start: int | None = None) -> int:
+    """The outermost ``ansible-playbook`` process above this one (the run the lock belongs to);
+    the parent process when there is none (e.g. a module run by hand)."""
+    pid, found = start or os.getpid(), 0
+    while pid > 1:
+        pid = _ppid(pid)
+        if any(part.endswith("ansible-playbook") for part in _cmdline(pid)[:2]):
+            found = pid
+    return found or os.getppid()
+
+
+@dataclass
+class LockResult:
+    acquired: bool
+    holder: str  # who holds it, when not acquired
+    waited_s: float
+
+
+def acquire_run_lock(path: Path, owner_pid: int, what: str, wait_s: float = 0.0) -> LockResult:
+    """Take an exclusive flock on ``path`` on behalf of ``owner_pid`` and keep it until that process
+    ends (a small holder process keeps the descriptor): a dead run can never leave the lock behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    started = time.monotonic()
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() - started >= wait_s:
+                    holder = os.pread(fd, 400, 0).decode(errors="replace").strip() or "another process"
+                    return LockResult(False, holder, time.monotonic() - started)
+                time.sleep(0.25)
+        start = _start_time(owner_pid)
+        if start is None:
+            raise RuntimeError(f"the process {owner_pid} the lock is for is gone")
+        info = f"{what} (pid {owner_pid}, since {now_utc().isoformat(timespec='seconds')})"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, info.encode(), 0)
+        subprocess.Popen(  # noqa: S603 - fixed interpreter and source, no shell
+            [sys.executable, "-c", _HOLDER, str(owner_pid), start],
+            pass_fds=(fd,),
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            close_fds=True,
+        )
+        return LockResult(True, info, time.monotonic() - started)
+    finally:
+        os.close(fd)
