@@ -51,6 +51,10 @@ class ForgejoDouble:
         self._log_lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
         self.url = ""
+        # Set by the pytest fixture for convenience; unused by the double itself.
+        self.owner = ""
+        self.repo = ""
+        self.token = ""
 
     # ------------------------------------------------------------- lifecycle
 
@@ -59,7 +63,12 @@ class ForgejoDouble:
         self.port = self._server.server_address[1]
         self.url = f"http://{self.host}:{self.port}"
         self._forge = Forge(self.data_dir, self._root_url or self.url + "/")
-        self._thread = threading.Thread(target=self._server.serve_forever, name="forgejo-double", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="forgejo-double",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -97,9 +106,15 @@ class ForgejoDouble:
         return self.forge.add_token(user, list(scopes))
 
     def create_repo(
-        self, owner: str, name: str, default_branch: str = "main", source_dir: Path | None = None
+        self,
+        owner: str,
+        name: str,
+        default_branch: str = "main",
+        source_dir: Path | None = None,
+        files: dict[str, bytes] | None = None,
     ) -> dict:
-        return self.forge.create_repo(owner, name, default_branch, source_dir)
+        """A bare repo; `source_dir`'s files (or `files`, name -> content) become the first commit."""
+        return self.forge.create_repo(owner, name, default_branch, source_dir, files)
 
     def git_url(self, owner: str, repo: str) -> str:
         return f"{self.url}/{owner}/{repo}.git"

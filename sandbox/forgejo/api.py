@@ -157,7 +157,12 @@ class Forge:
             return value
 
     def create_repo(
-        self, owner: str, name: str, default_branch: str = "main", source_dir: Path | None = None
+        self,
+        owner: str,
+        name: str,
+        default_branch: str = "main",
+        source_dir: Path | None = None,
+        files: dict[str, bytes] | None = None,
     ) -> dict:
         with self.lock:
             if owner not in self.users:
@@ -166,6 +171,8 @@ class Forge:
             git.init(default_branch)
             if source_dir is not None:
                 git.commit_directory(default_branch, Path(source_dir), "Initial commit")
+            elif files:
+                git.commit_files(default_branch, files, "Initial commit")
             repo = Repo(self.ids.next("repo"), owner, name, default_branch, git)
             self.repos[(owner, name)] = repo
             return self._render_repo(repo, self.users[owner])

@@ -205,7 +205,7 @@ class Handler(BaseHTTPRequestHandler):
     def _api_reply(
         self, forge: Forge, api_path: str, query: dict, body: bytes, record: RecordedRequest
     ) -> Reply:
-        matched = forge.match(self.command, urllib.parse.unquote(api_path))
+        matched = forge.match(self.command, urllib.parse.unquote(api_path).rstrip("/") or "/")
         if matched is None:
             raise not_found()
         route, params = matched
