@@ -256,7 +256,10 @@ class ForgejoDouble:
             return 201, {"token": self.add_token(p["user"], p["scopes"])}
         if method == "POST" and path == "/repos":
             source = Path(p["source_dir"]) if p.get("source_dir") else None
-            return 201, self.create_repo(p["owner"], p["name"], p.get("default_branch", "main"), source)
+            files = {name: text.encode() for name, text in (p.get("files") or {}).items()}
+            return 201, self.create_repo(
+                p["owner"], p["name"], p.get("default_branch", "main"), source, files
+            )
         if method == "POST" and path == "/labels":
             args = (p["owner"], p["repo"], p["name"], p.get("color", "#ededed"), p.get("description", ""))
             return 201, self.create_label(*args)
