@@ -131,10 +131,13 @@ def plan_labels(current: set[str], params: dict) -> tuple[set[str], set[str]]:
 
 def apply(client: ForgejoClient, params: dict, check_mode: bool) -> dict:
     number = params["number"]
-    before = summarize_issue(client.get_issue(number))
+    raw = client.get_issue(number)
+    before = summarize_issue(raw)
     current = set(before["labels"])
     requested = set(params["add_labels"]) | set(params["remove_labels"]) | set(params["labels"] or [])
-    ids = client.label_ids(sorted(requested)) if requested else {}
+    ids = {label["name"]: int(label["id"]) for label in raw.get("labels") or []}
+    if requested - set(ids):
+        ids.update(client.label_ids(sorted(requested - set(ids))))
     to_add, to_remove = plan_labels(current, params)
 
     post_comment = params["comment"] is not None
