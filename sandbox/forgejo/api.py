@@ -168,11 +168,12 @@ class Forge:
             if owner not in self.users:
                 self.add_user(owner)
             git = BareRepo(self.repos_dir / owner / f"{name}.git", self.home)
-            git.init(default_branch)
-            if source_dir is not None:
-                git.commit_directory(default_branch, Path(source_dir), "Initial commit")
-            elif files:
-                git.commit_files(default_branch, files, "Initial commit")
+            if files and source_dir is None:
+                git.init_from_files(default_branch, files, "Initial commit")
+            else:
+                git.init(default_branch)
+                if source_dir is not None:
+                    git.commit_directory(default_branch, Path(source_dir), "Initial commit")
             repo = Repo(self.ids.next("repo"), owner, name, default_branch, git)
             self.repos[(owner, name)] = repo
             return self._render_repo(repo, self.users[owner])

@@ -6,6 +6,7 @@ environment, so the host's git configuration never leaks into the double.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -15,6 +16,10 @@ from pathlib import Path
 
 GIT_TIMEOUT = 60.0
 IDENTITY = {"name": "Forgejo Double", "email": "double@forgejo.invalid"}
+
+
+# Bare repositories already built in this process, keyed by their content (see init_from_files).
+_TEMPLATES: dict[tuple, Path] = {}
 
 
 class GitError(RuntimeError):
@@ -102,15 +107,34 @@ class BareRepo:
 
     def init(self, default_branch: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        empty_template = self.home / "empty-template"
+        empty_template.mkdir(exist_ok=True)
         subprocess.run(
-            ["git", "init", "--quiet", "--bare", f"--initial-branch={default_branch}", str(self.path)],
+            ["git", "init", "--quiet", "--bare", f"--template={empty_template}",
+             f"--initial-branch={default_branch}", str(self.path)],
             capture_output=True,
             timeout=GIT_TIMEOUT,
             env=git_env(self.home),
             check=True,
-        )
+        )  # fmt: skip
         # Pushes over smart HTTP must be allowed for authenticated users.
-        self.run(["config", "http.receivepack", "true"])
+        with (self.path / "config").open("a") as config:
+            config.write("[http]\n\treceivepack = true\n")
+
+    def init_from_files(self, default_branch: str, files: dict[str, bytes], message: str) -> None:
+        """Init + root commit of `files`; copies a per-process template when one exists (fast fixtures)."""
+        key = (default_branch, message, tuple(sorted(files.items())))
+        template = _TEMPLATES.get(key)
+        if template is None or not template.is_dir():
+            self.init(default_branch)
+            self.commit_files(default_branch, files, message)
+            template = Path(tempfile.mkdtemp(prefix="forgejo-double-template-")) / "repo.git"
+            shutil.copytree(self.path, template)
+            atexit.register(shutil.rmtree, template.parent, True)
+            _TEMPLATES[key] = template
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(template, self.path)
 
     def commit_files(self, branch: str, files: dict[str, bytes], message: str) -> str:
         """Write `files` as a root commit on `branch` without any working tree."""
