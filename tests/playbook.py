@@ -60,6 +60,8 @@ def run_playbook(
     extra_vars: dict | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 300,
+    run_as: list[str] = (),
+    inventory: bool = True,
 ) -> PlaybookRun:
     """Run plays (a list, written to a temp file) or a playbook file against localhost."""
     if isinstance(plays, Path):
@@ -69,8 +71,8 @@ def run_playbook(
         playbook.write_text(yaml.safe_dump(plays, sort_keys=False))
     run_env = playbook_env(tmp_path, env)
     results_file = Path(run_env["SLIPWAY_RESULTS"])
-    argv = [str(VENV_BIN / "ansible-playbook"), str(playbook), *args]
-    if "-i" not in args:
+    argv = [*run_as, str(VENV_BIN / "ansible-playbook"), str(playbook), *args]
+    if inventory and "-i" not in args:
         argv += ["-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}"]
     if extra_vars:
         vars_file = tmp_path / "extra-vars.json"

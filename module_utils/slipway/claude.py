@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -531,34 +531,35 @@ def _parse_ts(value: Any) -> datetime | None:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
+def read_ledger(path: str) -> Iterator[dict[str, Any]]:
+    """The ledger's records, oldest first; torn or foreign lines (a crash mid-write) are skipped."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as ledger:
+            for line in ledger:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(record, dict):
+                    yield record
+    except FileNotFoundError:
+        return
+
+
 def spend_since(path: str, since: datetime) -> float:
     """Sum of ``cost_usd`` of ledger records stamped at or after ``since`` (naive = UTC)."""
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     total = 0.0
-    try:
-        with open(path, encoding="utf-8", errors="replace") as ledger:
-            for line in ledger:
-                total += _record_cost(line, since)
-    except FileNotFoundError:
-        return 0.0
+    for record in read_ledger(path):
+        stamp = _parse_ts(record.get("ts"))
+        if stamp is None or stamp < since:
+            continue
+        try:
+            total += float(record.get("cost_usd") or 0.0)
+        except (TypeError, ValueError):
+            continue
     return round(total, 6)
-
-
-def _record_cost(line: str, since: datetime) -> float:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError:
-        return 0.0  # a torn last line from a crash is not spend
-    if not isinstance(record, dict):
-        return 0.0
-    stamp = _parse_ts(record.get("ts"))
-    if stamp is None or stamp < since:
-        return 0.0
-    try:
-        return float(record.get("cost_usd") or 0.0)
-    except (TypeError, ValueError):
-        return 0.0
 
 
 def log_tail(path: str, lines: int = 30) -> str:

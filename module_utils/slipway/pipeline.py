@@ -38,6 +38,7 @@ class Outcome:
     num_turns: int = 0
     duration_ms: int = 0
     log_path: str | None = None
+    comment_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -85,7 +86,7 @@ def issue_text(client: ForgejoClient, number: int) -> tuple[dict, IssueText]:
         number=number,
         title=issue.get("title") or "",
         body=issue.get("body") or "",
-        comments=tuple(((c.get("user") or {}).get("login") or "", c.get("body") or "") for c in comments),
+        comments=tuple((int(c["id"]), c.get("body") or "") for c in comments),
     )
     return issue, text
 
@@ -103,6 +104,7 @@ def record(cfg: WatcherConfig, outcome: Outcome) -> None:
             "num_turns": outcome.num_turns,
             "duration_ms": outcome.duration_ms,
             "pr": outcome.pr_number,
+            "comment_id": outcome.comment_id,
             "repo": cfg.repo,
         },
     )
@@ -121,6 +123,16 @@ def set_labels(
         if name in have:
             client.remove_issue_label(number, ids[name], name)
     return sorted((have | set(add)) - set(remove))
+
+
+def triage_comment_id(cfg: WatcherConfig, number: int) -> int | None:
+    """The id of the breakdown comment the last triage of this issue posted (from the ledger): the
+    comment is plain, without a bot marker, so the ledger is what tells it apart."""
+    found = None
+    for entry in claude.read_ledger(str(cfg.ledger)):
+        if entry.get("issue") == number and entry.get("stage") == "triage" and entry.get("comment_id"):
+            found = int(entry["comment_id"])
+    return found
 
 
 def spend_today(cfg: WatcherConfig) -> float:
@@ -191,10 +203,11 @@ def triage(cfg: WatcherConfig, client: ForgejoClient, number: int, check_mode: b
             f"(`interactive`).\n\nReason: {one_line(scrub_secrets(reason, secrets))}\n\n"
             "To triage it again, remove the `interactive` label."
         )
-    client.add_comment(number, body)
+    posted = client.add_comment(number, body)
     labels = set_labels(client, number, [decision_route], [], labels)
     result = "queued" if decision_route == lifecycle.QUEUE else "interactive"
     outcome = Outcome(number, "triage", result, one_line(reason), True, labels, log_path=str(log_path))
+    outcome.comment_id = int(posted["id"]) if breakdown else None
     if run:
         outcome.cost_usd, outcome.num_turns, outcome.duration_ms = (
             run.cost_usd,
@@ -292,14 +305,13 @@ def _fix_steps(
     branch = lifecycle.branch_name(number)
     gitops.fetch_base(git, cfg.mirror_dir, remote_url(cfg), cfg.base_branch)
     base_commit = gitops.reset_clone(git, cfg.autofix_dir, cfg.mirror_dir, cfg.base_branch, branch)
-    me = client.get_json("read the watcher's own user", "/user").get("login")
     prompt = fix_prompt(
         text,
         branch=branch,
         base=cfg.base_branch,
         dev_port=cfg.dev_port,
         test_command=cfg.test_hint,
-        triage_author=me,
+        triage_comment=triage_comment_id(cfg, number),
     )
     run = claude.run_claude(
         cfg.claude_exe,

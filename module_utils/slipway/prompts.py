@@ -30,7 +30,7 @@ class IssueText:
     number: int
     title: str
     body: str
-    comments: tuple[tuple[str, str], ...] = ()  # (author, body)
+    comments: tuple[tuple[int, str], ...] = ()  # (comment id, body)
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Limits:
     comments: int = 10
 
 
-def issue_block(issue: IssueText, limits: Limits, nonce: str, triage_author: str | None = None) -> str:
+def issue_block(issue: IssueText, limits: Limits, nonce: str, triage_comment: int | None = None) -> str:
     parts = [
         f"Issue #{issue.number}",
         untrusted_block("ISSUE TITLE", issue.title, limits.title_chars, nonce),
@@ -51,8 +51,8 @@ def issue_block(issue: IssueText, limits: Limits, nonce: str, triage_author: str
     if len(comments) > limits.comments:
         parts.append(f"[Only the last {limits.comments} of {len(comments)} comments are shown.]")
         comments = comments[-limits.comments :]
-    for author, body in comments:
-        if triage_author and author == triage_author:
+    for comment_id, body in comments:
+        if triage_comment is not None and comment_id == triage_comment:
             label = "TRIAGE BREAKDOWN (refined requirements, from the pipeline's triage step)"
         else:
             label = "COMMENT"
@@ -117,7 +117,7 @@ def fix_prompt(
     dev_port: int,
     test_command: str,
     limits: Limits = Limits(),
-    triage_author: str | None = None,
+    triage_comment: int | None = None,
 ) -> str:
     nonce = new_nonce()
     return f"""You are fixing a bug in the staff portal in this repository (Next.js, pnpm, Prisma, PostgreSQL;
@@ -125,7 +125,7 @@ the app lives under App/). You are on the git branch {branch}, freshly made from
 
 {DATA_RULES}
 
-{issue_block(issue, limits, nonce, triage_author)}
+{issue_block(issue, limits, nonce, triage_comment)}
 
 Rules (the pipeline checks them; breaking one fails the fix):
 - Implement the smallest change that fixes the issue, and verify it.

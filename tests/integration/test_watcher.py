@@ -1,0 +1,282 @@
+"""watcher.yml end to end: the real ansible-playbook, run as an unprivileged user, the real Claude Code
+CLI against the scripted model, real git, against the Forgejo double. After every scenario no secret
+is in any log, comment, PR, branch, ledger entry, output or process argument."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+import httpx
+import pytest
+
+from tests.integration.watcher_harness import TRIAGE_OK
+
+pytestmark = [pytest.mark.integration, pytest.mark.claude]
+
+BUG = (
+    "Vessel tonnage is shown one tonne too low: /api/tonnage?value=1234.5 says 1,234 t, it should be 1,235 t."
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_leaks(watcher):
+    yield
+    watcher.assert_no_secret_anywhere()
+
+
+def test_portal_issue_is_triaged_queued_fixed_and_gets_a_pull_request(watcher):
+    number = watcher.issue("Tonnage rounds down", BUG)
+    watcher.script(watcher.triage_says(TRIAGE_OK), watcher.fix_does(*watcher.fixing_the_bug()))
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    comments = watcher.comments(number)
+    assert comments[0].startswith("## Requirements")  # the breakdown, plain, no bot marker
+    assert "ROUTE:" not in comments[0]
+    assert watcher.labels(number) == ["claude-pr", "portal"]
+    [pull] = watcher.pulls()
+    assert pull["head"]["ref"] == f"claude/issue-{number}" and pull["base"]["ref"] == "main"
+    assert (
+        f"Fixes #{number}" in pull["body"] and "Rounded tonnage" in pull["body"] and "passed" in pull["body"]
+    )
+    assert pull["html_url"] in comments[-1]
+    fixed = watcher.remote_file(f"claude/issue-{number}", "App/lib/tonnage.js")
+    assert "Math.round(value)" in fixed
+    assert "Math.floor(value)" in watcher.remote_file("main", "App/lib/tonnage.js")
+    # the clone kept its untracked app .env, and Claude's fix prompt carried the triage breakdown
+    assert (watcher.clone / "App" / ".env").read_text().startswith("DATABASE_URL=")
+    fix_prompts = [r for r in watcher.model.requests if "You are fixing" in json.dumps(r["body"])]
+    assert "TRIAGE BREAKDOWN" in json.dumps(fix_prompts[0]["body"])
+    stages = [(e["stage"], e["result"]) for e in watcher.ledger()]
+    assert stages == [("triage", "queued"), ("fix", "pr")]
+    assert all(e["cost_usd"] > 0 and e["num_turns"] >= 1 for e in watcher.ledger())
+    logs = sorted(p.name for p in watcher.logs.iterdir())
+    assert any(n.startswith("watcher-") for n in logs)
+    assert any(n.startswith(f"claude-triage-{number}-") for n in logs)
+    assert any(n.startswith(f"claude-fix-{number}-") for n in logs)
+
+
+def test_schema_issue_is_routed_to_a_human(watcher):
+    number = watcher.issue("Add a column for IMO numbers", "We need a new imo column on vessels.")
+    watcher.script(
+        watcher.triage_says("## Requirements\n\n- Add imo.\n\nSCHEMA: yes\nROUTE: claude-queue\nREASON: easy")
+    )
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert watcher.labels(number) == ["interactive", "portal"]
+    assert "schema" in watcher.comments(number)[0]
+    assert watcher.pulls() == []
+
+
+def test_unreadable_triage_answer_routes_to_interactive_with_a_comment(watcher):
+    number = watcher.issue("Something", "It is broken.")
+    watcher.script(watcher.triage_says("I am not sure what to do here."))
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert watcher.labels(number) == ["interactive", "portal"]
+    assert "could not be read" in watcher.comments(number)[0]
+
+
+def test_fix_that_changes_nothing_fails_with_a_reason(watcher):
+    number = watcher.issue("Tonnage", BUG, labels=("portal", "claude-queue"))
+    watcher.script(watcher.fix_does([{"text": "I looked and changed nothing."}]))
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert watcher.labels(number) == ["claude-failed", "portal"]
+    assert "no commits" in watcher.comments(number)[-1]
+    assert watcher.pulls() == [] and f"claude/issue-{number}" not in watcher.remote_branches()
+
+
+def test_fix_touching_a_protected_path_goes_to_a_human_and_never_becomes_a_pr(watcher):
+    number = watcher.issue("Tonnage", BUG, labels=("portal", "claude-queue"))
+    schema = str(watcher.clone / "App" / "prisma" / "schema.prisma")
+    watcher.script(
+        watcher.fix_does(
+            [{"tool": "Bash", "input": {"command": f"echo '// imo' >> {schema} && git commit -qam schema"}}],
+            [{"text": "Changed the schema."}],
+        )
+    )
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert watcher.labels(number) == ["interactive", "portal"]
+    assert "protected paths (App/prisma/schema.prisma)" in watcher.comments(number)[-1]
+    assert watcher.pulls() == [] and f"claude/issue-{number}" not in watcher.remote_branches()
+
+
+def test_failing_verify_command_marks_the_issue_failed_with_the_output(watcher):
+    number = watcher.issue("Tonnage", BUG, labels=("portal", "claude-queue"))
+    tonnage = str(watcher.clone / "App" / "lib" / "tonnage.js")
+    watcher.script(
+        watcher.fix_does(
+            [{"tool": "Read", "input": {"file_path": tonnage}}],
+            [
+                {
+                    "tool": "Edit",
+                    "input": {
+                        "file_path": tonnage,
+                        "old_string": "  const tonnes = Math.floor(value);",
+                        "new_string": "  const tonnes = Math.ceil(value) + 1;",
+                    },
+                }
+            ],
+            [{"tool": "Bash", "input": {"command": "git commit -qam 'Wrong fix'"}}],
+            [{"text": "Done."}],
+        )
+    )
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert watcher.labels(number) == ["claude-failed", "portal"]
+    comment = watcher.comments(number)[-1]
+    assert "verify command failed" in comment and "fail" in comment.lower()
+    assert watcher.pulls() == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ({"status": 500}, "API error 500"),
+        ({"status": 529}, "529"),
+    ],
+)
+def test_model_api_errors_mark_the_fix_failed(watcher, fault, reason):
+    number = watcher.issue("Tonnage", BUG, labels=("portal", "claude-queue"))
+    watcher.script({"match": "You are fixing", **fault})
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert watcher.labels(number) == ["claude-failed", "portal"]
+    assert reason in watcher.comments(number)[-1]
+    assert watcher.ledger()[-1]["result"] == "failed"
+
+
+def test_max_turns_marks_the_fix_failed(watcher):
+    number = watcher.issue("Tonnage", BUG, labels=("portal", "claude-queue"))
+    watcher.write_config(fix={"timeoutSeconds": 60, "maxTurns": 2, "perRun": 1})
+    watcher.script(watcher.fix_does([{"tool": "Bash", "input": {"command": "true"}}]))
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert watcher.labels(number) == ["claude-failed", "portal"]
+    assert "max turns (2) reached" in watcher.comments(number)[-1]
+
+
+def test_timeout_kills_claude_and_marks_the_fix_failed(watcher):
+    number = watcher.issue("Tonnage", BUG, labels=("portal", "claude-queue"))
+    watcher.write_config(fix={"timeoutSeconds": 4, "maxTurns": 5, "perRun": 1})
+    watcher.script({"match": "You are fixing", "hang_seconds": 30, "replies": [[{"text": "late"}]]})
+    started = time.monotonic()
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert time.monotonic() - started < 60
+    assert watcher.labels(number) == ["claude-failed", "portal"]
+    assert "timed out after 4s" in watcher.comments(number)[-1]
+
+
+def test_retry_after_failure_reuses_the_branch_name(watcher):
+    number = watcher.issue("Tonnage", BUG, labels=("portal", "claude-queue"))
+    watcher.script(watcher.fix_does([{"text": "nothing"}]))
+    watcher.run_watcher()
+    assert watcher.labels(number) == ["claude-failed", "portal"]
+    _add_label(watcher, number, "claude-queue")
+    watcher.script(watcher.fix_does(*watcher.fixing_the_bug()))
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert watcher.labels(number) == ["claude-pr", "portal"]
+    [pull] = watcher.pulls()
+    assert pull["head"]["ref"] == f"claude/issue-{number}"
+
+
+def test_manually_queued_issue_is_fixed_without_triage(watcher):
+    number = watcher.issue("Tonnage", BUG, labels=("claude-queue",))
+    watcher.script(watcher.fix_does(*watcher.fixing_the_bug()))
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert watcher.labels(number) == ["claude-pr"]
+    assert not any("You are triaging" in json.dumps(r["body"]) for r in watcher.model.requests)
+
+
+def test_interactive_issues_are_never_touched(watcher):
+    number = watcher.issue("Tonnage", BUG, labels=("portal", "interactive", "claude-queue"))
+    watcher.script(watcher.fix_does(*watcher.fixing_the_bug()))
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert watcher.labels(number) == ["claude-queue", "interactive", "portal"]
+    assert watcher.comments(number) == [] and watcher.model.requests == []
+
+
+def test_without_claude_credentials_the_watcher_does_nothing_and_exits_zero(watcher):
+    number = watcher.issue("Tonnage", BUG)
+    env = dict(json.loads(watcher.config_path.read_text())["claudeEnv"])
+    env.pop("ANTHROPIC_API_KEY")
+    watcher.write_config(claudeEnv=env)
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert "not signed in" in run.output
+    assert watcher.labels(number) == ["portal"] and watcher.comments(number) == []
+    assert watcher.model.requests == []
+    log = next(watcher.logs.glob("watcher-*.log")).read_text()
+    assert "not signed in" in log
+
+
+def test_stale_claude_working_is_recovered_to_failed(watcher):
+    number = watcher.issue("Tonnage", BUG, labels=("portal", "claude-working"))
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert watcher.labels(number) == ["claude-failed", "portal"]
+    assert "stopped without finishing" in watcher.comments(number)[-1]
+
+
+def test_daily_spend_cap_leaves_the_queue_as_it_is(watcher):
+    number = watcher.issue("Tonnage", BUG, labels=("portal", "claude-queue"))
+    watcher.logs.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    (watcher.logs / "ledger.jsonl").write_text(
+        json.dumps({"ts": stamp, "stage": "fix", "cost_usd": 6.0}) + "\n"
+    )
+    for path in (watcher.logs, watcher.logs / "ledger.jsonl"):
+        os.chown(path, watcher.user.uid, watcher.user.gid)
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert watcher.labels(number) == ["claude-queue", "portal"] and watcher.comments(number) == []
+    assert "daily spend cap reached" in next(watcher.logs.glob("watcher-*.log")).read_text()
+
+
+def test_two_watchers_started_together_exactly_one_works(watcher):
+    number = watcher.issue("Tonnage", BUG)
+    slow = watcher.triage_says(TRIAGE_OK)
+    slow["hang_seconds"] = 6
+    watcher.script(slow, watcher.fix_does([{"text": "nothing"}]))
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(watcher.run_watcher())) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.rc for r in results] == [0, 0], [r.output for r in results]
+    busy = [r for r in results if "Another watcher holds the lock" in r.output]
+    assert len(busy) == 1
+    triage_comments = [c for c in watcher.comments(number) if c.startswith("## Requirements")]
+    assert len(triage_comments) == 1
+
+
+def test_forgejo_500_in_the_middle_of_a_fix_still_ends_labelled_with_a_comment(watcher):
+    number = watcher.issue("Tonnage", BUG, labels=("portal", "claude-queue"))
+    watcher.script(watcher.fix_does(*watcher.fixing_the_bug()))
+    watcher.forgejo.inject_fault(status=500, count=None, method="POST", path_regex=r"/pulls$")
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert watcher.labels(number) == ["claude-failed", "portal"]
+    assert "HTTP 500" in watcher.comments(number)[-1]
+
+
+def _add_label(watcher, number: int, name: str) -> None:
+    label_id = next(
+        label["id"] for label in watcher.forgejo.labels(watcher.owner, watcher.repo) if label["name"] == name
+    )
+
+    response = httpx.post(
+        f"{watcher.forgejo.url}/api/v1/repos/{watcher.owner}/{watcher.repo}/issues/{number}/labels",
+        headers={"Authorization": f"token {watcher.forgejo.token}"},
+        json={"labels": [label_id]},
+    )
+    response.raise_for_status()
