@@ -418,6 +418,21 @@ def _pids_rooted_in(rootfs: Path) -> list[int]:
     return found
 
 
+def _nspawn_running_as(name: str) -> bool:
+    """Whether some systemd-nspawn on this machine runs a container called ``name``."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or not _pid_alive(int(entry.name)):
+            continue
+        argv = _cmdline(int(entry.name))
+        if (
+            argv
+            and argv[0].endswith("systemd-nspawn")
+            and any(argv[i] in ("-M", "--machine") and argv[i + 1] == name for i in range(len(argv) - 1))
+        ):
+            return True
+    return False
+
+
 def _wait_gone(pid: int, timeout: float, child: subprocess.Popen | None) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -524,6 +539,7 @@ class Pms1Host:
         authorized = ssh_dir / "authorized_keys"
         authorized.write_text(Path(f"{self.key_path}.pub").read_text())
         authorized.chmod(0o600)
+        (self.rootfs / "etc/hostname").write_text(f"{self.name}\n")
         sshd_conf = self.rootfs / "etc/ssh/sshd_config.d/slipway-sandbox.conf"
         sshd_conf.write_text(
             f"# Written by sandbox.pms1: loopback only, key only.\n"
@@ -655,6 +671,8 @@ class Pms1Host:
     def _remove_runtime_entries(self) -> None:
         """nspawn leaves /run/systemd/nspawn/ entries behind when it cannot register."""
         runtime = Path("/run/systemd/nspawn")
+        if _nspawn_running_as(self.name):
+            return  # another host of the same name still uses these entries
         for entry in (runtime / "unix-export" / self.name, runtime / "propagate" / self.name):
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
@@ -809,6 +827,7 @@ SELECT 'CREATE DATABASE pelagia_test OWNER pelagia' WHERE NOT EXISTS
 def _prepare_script(app_user: str, pg_port: int, password: str) -> str:
     user = shlex.quote(app_user)
     return f"""set -euo pipefail
+cd /
 export DEBIAN_FRONTEND=noninteractive UCF_FORCE_CONFFOLD=1
 id -u {user} >/dev/null 2>&1 || useradd --create-home --shell /bin/bash {user}
 # No main cluster from the package: it would start on 5432, which the machine may use.
@@ -820,9 +839,13 @@ apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold
 if [ ! -d /etc/postgresql/{PG_MAJOR}/main ]; then
     pg_createcluster {PG_MAJOR} main --port {pg_port}
 fi
-install -d -o postgres -g postgres /etc/postgresql/{PG_MAJOR}/main/conf.d
-echo "listen_addresses = '127.0.0.1'" > /etc/postgresql/{PG_MAJOR}/main/conf.d/listen-loopback.conf
-systemctl enable --now postgresql@{PG_MAJOR}-main.service
+conf=/etc/postgresql/{PG_MAJOR}/main/postgresql.conf
+sed -i -E "s/^#?listen_addresses = [^#]*/listen_addresses = '127.0.0.1' /" "$conf"
+sed -i -E "s/^#?port = [0-9]+/port = {pg_port}/" "$conf"
+grep -q "^listen_addresses = '127.0.0.1'" "$conf"
+grep -q "^port = {pg_port}" "$conf"
+systemctl enable postgresql@{PG_MAJOR}-main.service
+systemctl restart postgresql@{PG_MAJOR}-main.service
 for _ in $(seq 1 100); do
     pg_isready -q -h 127.0.0.1 -p {pg_port} && break
     sleep 0.2
@@ -836,6 +859,22 @@ def prepared_tag(app_user: str = "deploy") -> str:
     """The snapshot tag of a prepared host; changes whenever the prepare recipe does."""
     source = inspect.getsource(_prepare_script) + inspect.getsource(Pms1Host.prepare) + app_user
     return f"prepared-{hashlib.sha256(source.encode()).hexdigest()[:12]}"
+
+
+def prune_cache() -> list[Path]:
+    """Delete cached tarballs of other base recipes and stale prepared snapshots."""
+    current = recipe_hash()
+    keep_prepared = prepared_tag()
+    removed: list[Path] = []
+    for tarball in cache_dir().glob("pms1-*.tar.zst"):
+        rest = tarball.name.removeprefix("pms1-").removesuffix(".tar.zst")
+        base, _, tag = rest.partition("-")
+        stale = base != current or (tag.startswith("prepared-") and tag != keep_prepared)
+        if stale:
+            tarball.unlink(missing_ok=True)
+            Path(f"{tarball}.lock").unlink(missing_ok=True)
+            removed.append(tarball)
+    return removed
 
 
 # --------------------------------------------------------------------------- CLI
@@ -885,6 +924,7 @@ def main(argv: list[str] | None = None) -> int:
     build_cmd = sub.add_parser("build", help="build the base image unless cached")
     build_cmd.add_argument("--force", action="store_true")
     sub.add_parser("image-path", help="print where the base image is cached")
+    sub.add_parser("prune", help="delete cached images and snapshots of older recipes")
     for action in ("up", "down", "ssh", "prepare", "snapshot", "restore"):
         cmd = sub.add_parser(action)
         cmd.add_argument("--workdir", type=Path, required=True)
@@ -907,6 +947,9 @@ def main(argv: list[str] | None = None) -> int:
         print(build(force=args.force, log=sys.stderr))
     elif args.action == "image-path":
         print(image_path())
+    elif args.action == "prune":
+        for removed in prune_cache():
+            print(f"removed {removed}")
     elif args.action == "up":
         return _cli_up(args)
     elif args.action == "down":
@@ -920,6 +963,9 @@ def main(argv: list[str] | None = None) -> int:
         print(Pms1Host.attach(args.workdir).snapshot(args.tag))
     elif args.action == "restore":
         host = Pms1Host(args.workdir, ssh_port=args.ssh_port, name=args.name)
+        if host.state_path.is_file():
+            host = Pms1Host.attach(args.workdir)
+            host.ssh_port = args.ssh_port or host.ssh_port
         host.restore(args.tag)
         print(json.dumps({"ssh_port": host.ssh_port, "pid": host.pid, "facts": host.facts}, indent=2))
     return 0

@@ -65,3 +65,19 @@ def pms1_inventory(pms1: Pms1Host, tmp_path_factory: pytest.TempPathFactory) -> 
 def pms1_testinfra(pms1: Pms1Host) -> Any:
     """A testinfra host object for the shared host (``ssh://`` backend)."""
     return pms1.testinfra_host()
+
+
+@pytest.fixture
+def pms1_fresh(tmp_path: Path, pms1: Pms1Host) -> Iterator[Pms1Host]:
+    """A second, private prepared host for a test that must change it freely.
+
+    Restored from the prepared snapshot that the session's ``pms1`` made or used (about as
+    long as a tar extraction of ~500 MB plus 2-4 s of boot); removed after the test. Its
+    machine name and hostname are ``pms1`` as well, its ports differ.
+    """
+    host = Pms1Host(tmp_path / "pms1-fresh")
+    try:
+        host.ensure_prepared(app_user="deploy")
+        yield host
+    finally:
+        host.down()

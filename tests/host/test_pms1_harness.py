@@ -174,10 +174,19 @@ def test_ca_trust_lets_curl_reach_the_npm_registry(pms1_testinfra: Any) -> None:
 # ---------------------------------------------------------------- lifecycle
 
 
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (the CLI's nspawn is reaped by init, later)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def _gone(workdir: Path, name: str, pid: int, ssh_port: int) -> list[str]:
     problems = []
-    if Path(f"/proc/{pid}").exists():
-        problems.append(f"nspawn pid {pid} still exists")
+    if _running(pid):
+        problems.append(f"nspawn pid {pid} still runs")
     if (workdir / "rootfs").exists():
         problems.append("rootfs still exists")
     if _listening_addresses(ssh_port):
@@ -192,10 +201,12 @@ def _gone(workdir: Path, name: str, pid: int, ssh_port: int) -> list[str]:
 
 def test_down_removes_the_host_processes_and_rootfs(pms1: Pms1Host, tmp_path: Path) -> None:
     host = Pms1Host(tmp_path / "gone", name="pms1-gone").up()
-    pid, ssh_port = host.pid, host.ssh_port
-    assert pid is not None and ssh_port is not None
-    assert host.ssh("hostname").stdout.strip() == "pms1-gone"
-    host.down()
+    try:
+        pid, ssh_port = host.pid, host.ssh_port
+        assert pid is not None and ssh_port is not None
+        assert host.ssh("hostname").stdout.strip() == "pms1-gone"
+    finally:
+        host.down()
     assert _gone(host.workdir, host.name, pid, ssh_port) == []
 
 
