@@ -240,9 +240,10 @@ pid, start = int(sys.argv[1]), sys.argv[2]
 def start_of(p):
     try:
         with open(f"/proc/{p}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
+            fields = f.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
+    return None if fields[0] in ("Z", "X") else fields[19]
 while start_of(pid) == start:
     time.sleep(0.2)
 """
@@ -272,15 +273,29 @@ def _ppid(pid: int) -> int:
         return 0
 
 
+def _is_sshd_session(argv: list[str]) -> bool:
+    """``sshd: user@notty`` (or ``sshd: user [priv]``), not the listener nor the daemon itself."""
+    return bool(argv) and argv[0].startswith("sshd: ") and "[listener]" not in argv[0]
+
+
 def playbook_pid(start: int | None = None) -> int:
-    """The outermost ``ansible-playbook`` process above this one (the run the lock belongs to);
-    the parent process when there is none (e.g. a module run by hand)."""
-    pid, found = start or os.getpid(), 0
+    """The process whose life the run lock follows.
+
+    Locally (``-c local``) that is the outermost ``ansible-playbook`` above this module. On a host
+    reached over ssh there is no ``ansible-playbook`` above it (the chain is sshd -> sh [-> sudo -> sh]
+    -> python), so it is the nearest sshd session process: with ssh multiplexing (Ansible's default
+    ControlMaster/ControlPersist) one session carries every task of the run and ends when the
+    controller's master connection does (``meta: reset_connection``, or ControlPersist after a
+    killed run). Without either, the parent process (e.g. a module run by hand)."""
+    pid, found, session = start or os.getpid(), 0, 0
     while pid > 1:
         pid = _ppid(pid)
-        if any(part.endswith("ansible-playbook") for part in _cmdline(pid)[:2]):
+        argv = _cmdline(pid)
+        if any(part.endswith("ansible-playbook") for part in argv[:2]):
             found = pid
-    return found or os.getppid()
+        elif not session and _is_sshd_session(argv):
+            session = pid
+    return found or session or os.getppid()
 
 
 @dataclass

@@ -1,0 +1,62 @@
+"""watcher.config.json: defaults, and one clear error per kind of mistake."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ansible.module_utils.slipway.watcher import ConfigError, claude_credentials_present, load_config
+
+MINIMAL = {"repo": "shad0w/pelagia-portal", "token": "t0ken-value", "claudeExe": "/usr/bin/claude"}
+
+
+def write(tmp_path, data) -> str:
+    path = tmp_path / "watcher.config.json"
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return str(path)
+
+
+def test_defaults_follow_the_runbook(tmp_path):
+    cfg = load_config(write(tmp_path, MINIMAL), home="/home/deploy")
+    assert cfg.forgejo_url == "http://127.0.0.1:3001"
+    assert str(cfg.autofix_dir) == "/home/deploy/pelagia-autofix"
+    assert cfg.log_dir == tmp_path / "logs" and cfg.dev_port == 3100
+    assert str(cfg.credentials_file) == "/home/deploy/.claude/.credentials.json"
+    assert cfg.fix.per_run == 1 and cfg.triage.max_turns > 0
+    assert "t0ken-value" not in json.dumps(cfg.public()) and "t0ken-value" not in repr(cfg)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[]", "must be a JSON object"),
+        ({**MINIMAL, "token": ""}, "'token' is required"),
+        ({k: v for k, v in MINIMAL.items() if k != "claudeExe"}, "'claudeExe' is required"),
+        ({**MINIMAL, "repo": "justname"}, "'repo' must be 'owner/name'"),
+        ({**MINIMAL, "forgejoUrl": "ftp://x"}, "forgejoUrl"),
+        ({**MINIMAL, "devPort": 3000}, "devPort"),
+        ({**MINIMAL, "devPort": "3100"}, "'devPort' must be a int"),
+        ({**MINIMAL, "verifyCommand": "pnpm test"}, "'verifyCommand' must be a list"),
+        ({**MINIMAL, "fix": {"maxTurns": 0}}, "'fix' needs"),
+    ],
+)
+def test_bad_configuration_is_one_clear_error_naming_the_file(tmp_path, data, message):
+    path = write(tmp_path, data)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert message in str(error.value) and path in str(error.value)
+    assert "t0ken-value" not in str(error.value)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.json")
+
+
+def test_credentials_from_file_or_api_key(tmp_path):
+    cfg = load_config(write(tmp_path, {**MINIMAL, "claudeCredentials": str(tmp_path / "creds.json")}))
+    assert not claude_credentials_present(cfg, environ={})
+    assert claude_credentials_present(cfg, environ={"ANTHROPIC_API_KEY": "k"})
+    (tmp_path / "creds.json").write_text("{}")
+    assert claude_credentials_present(cfg, environ={})
