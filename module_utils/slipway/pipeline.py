@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ class Outcome:
     duration_ms: int = 0
     log_path: str | None = None
     comment_id: int | None = None
+    stage_ms: int = 0  # the whole step, wall clock
+    claude_wall_ms: int = 0  # of which the Claude CLI run, wall clock
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -105,6 +108,8 @@ def record(cfg: WatcherConfig, outcome: Outcome) -> None:
             "duration_ms": outcome.duration_ms,
             "pr": outcome.pr_number,
             "comment_id": outcome.comment_id,
+            "stage_ms": outcome.stage_ms,
+            "claude_wall_ms": outcome.claude_wall_ms,
             "repo": cfg.repo,
         },
     )
@@ -281,6 +286,7 @@ def fix(cfg: WatcherConfig, client: ForgejoClient, number: int, check_mode: bool
         return Outcome(number, "fix", "budget", reason, labels=labels)
     if check_mode:
         return Outcome(number, "fix", "would-fix", changed=True, labels=labels)
+    started = time.monotonic()
     labels = set_labels(client, number, [lifecycle.WORKING], [lifecycle.QUEUE, lifecycle.FAILED], labels)
     log_path = claude_log_path(cfg.log_dir, "fix", number)
     log_line(cfg.log_dir, f"fix started, log {log_path.name}", number)
@@ -293,6 +299,7 @@ def fix(cfg: WatcherConfig, client: ForgejoClient, number: int, check_mode: bool
         _finish_failed(cfg, client, outcome, FixFailure(f"pipeline error: {exc}"), log_path)
     finally:
         free_port(cfg.dev_port)
+    outcome.stage_ms = int((time.monotonic() - started) * 1000)
     record(cfg, outcome)
     log_line(cfg.log_dir, f"fix done: {outcome.result} ({outcome.reason or 'ok'})", number)
     return outcome
@@ -313,6 +320,7 @@ def _fix_steps(
         test_command=cfg.test_hint,
         triage_comment=triage_comment_id(cfg, number),
     )
+    claude_started = time.monotonic()
     run = claude.run_claude(
         cfg.claude_exe,
         prompt,
@@ -325,6 +333,7 @@ def _fix_steps(
         model=cfg.model,
         run_as=cfg.run_as or None,
     )
+    outcome.claude_wall_ms = int((time.monotonic() - claude_started) * 1000)
     outcome.cost_usd, outcome.num_turns, outcome.duration_ms = run.cost_usd, run.num_turns, run.duration_ms
     if not run.ok:
         raise FixFailure(f"Claude's fix run failed: {run.reason}")
