@@ -331,3 +331,14 @@ def test_a_post_answered_500_is_not_retried(forgejo, tmp_path):
     assert_clean_failure(run, "HTTP 500", token=forgejo.token)
     posts = [r for r in forgejo.requests if r.method == "POST"]
     assert len(posts) == 1
+
+
+def test_missing_httpx_is_a_clear_missing_library_error(forgejo, tmp_path):
+    """On a target Python without httpx (Debian's own here), modules say what to install."""
+    run = run_playbook(
+        tmp_path,
+        play(task("Read.", "forgejo_issue_info", conn(forgejo))),
+        args=["-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=/usr/bin/python3"],
+    )
+    msg = assert_clean_failure(run, "httpx", token=forgejo.token)
+    assert "Failed to import the required Python library" in msg
