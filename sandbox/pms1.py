@@ -33,8 +33,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 SUITE = "bookworm"
 RECIPE_VERSION = 1
 PACKAGES: tuple[str, ...] = (
@@ -460,7 +458,9 @@ class Pms1Host:
         self.ssh_config_path = self.workdir / "ssh_config"
         self.state_path = self.workdir / "state.json"
         self.console_log = self.workdir / "console.log"
+        self._ssh_port_requested = ssh_port is not None
         self.pid: int | None = None
+        self.timings: dict[str, float] = {}
         self.facts: dict[str, Any] = {}
         self._process: subprocess.Popen | None = None
 
@@ -508,12 +508,17 @@ class Pms1Host:
         if self.running:
             raise Pms1Error(f"{self.name} already runs (pid {self.pid})")
         self.workdir.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
         _remove_tree(self.rootfs)
         _tar_extract(tarball, self.rootfs)
+        self.timings["restore"] = time.monotonic() - started
         self._load_facts_from_rootfs()
         self._ensure_key()
-        if self.ssh_port is None or port_answers(self.ssh_port):
-            self.ssh_port = free_port()
+        if self.ssh_port is not None and port_answers(self.ssh_port):
+            if self._ssh_port_requested:
+                raise Pms1Error(f"ssh port {self.ssh_port} is already in use on 127.0.0.1")
+            self.ssh_port = None
+        self.ssh_port = self.ssh_port or free_port()
         self._configure_for_boot()
         self._start_nspawn()
         try:
@@ -606,16 +611,19 @@ class Pms1Host:
         self._save_state()
 
     def _wait_ready(self, timeout: float = BOOT_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         while not self._ssh_answers():
             self._fail_if_exited()
             if time.monotonic() > deadline:
                 raise Pms1Error(f"ssh on port {self.ssh_port} did not answer: {self._console_tail()}")
             time.sleep(0.2)
+        self.timings["boot_to_ssh"] = time.monotonic() - started
         state = ""
         while time.monotonic() < deadline:
             state = self.ssh("systemctl", "is-system-running", check=False, timeout=20).stdout.strip()
             if state in ("running", "degraded"):
+                self.timings["boot_to_running"] = time.monotonic() - started
                 return
             self._fail_if_exited()
             time.sleep(0.3)
@@ -733,6 +741,8 @@ class Pms1Host:
             "ansible_python_interpreter": "/usr/bin/python3",
         }
         host_vars.update(extra_vars or {})
+        import yaml  # only here: the rest of the module needs nothing outside the stdlib
+
         inventory = {"all": {"children": {group: {"hosts": {self.name: host_vars}}}}}
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -836,6 +846,9 @@ echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf
 apt-get update -q
 apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold \\
     postgresql-{PG_MAJOR} postgresql-client-{PG_MAJOR}
+# Keep the package lists (a real host has them) but not the downloaded debs: smaller snapshots.
+apt-get clean
+rm -f /var/cache/apt/*.bin
 if [ ! -d /etc/postgresql/{PG_MAJOR}/main ]; then
     pg_createcluster {PG_MAJOR} main --port {pg_port}
 fi
