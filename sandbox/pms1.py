@@ -507,6 +507,10 @@ class Pms1Host:
     def _boot_from(self, tarball: Path) -> Pms1Host:
         if self.running:
             raise Pms1Error(f"{self.name} already runs (pid {self.pid})")
+        if self.state_path.is_file():
+            recorded = json.loads(self.state_path.read_text()).get("pid")
+            if recorded and _pid_alive(recorded) and self._is_our_nspawn(recorded):
+                raise Pms1Error(f"a host already runs from {self.workdir} (pid {recorded}); run down first")
         self.workdir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         _remove_tree(self.rootfs)
