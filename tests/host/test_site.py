@@ -1,0 +1,349 @@
+"""`ansible-playbook site.yml` provisions the disposable pms1: converges, re-runs with changed=0,
+survives --check, and leaves the pieces the pipeline needs in place (checked with testinfra and
+through the Forgejo double)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.pms1 import Pms1Host
+from tests.host.site_helpers import (
+    APP_USER,
+    LIFECYCLE_LABELS,
+    OWNER,
+    REPO,
+    SiteWorld,
+    changed_tasks,
+    recap,
+)
+from tests.playbook import PlaybookRun
+
+pytestmark = pytest.mark.host
+
+HOME = f"/home/{APP_USER}"
+LEGACY_CRON = (
+    "*/10 * * * * $HOME/issue-watcher/claude-issue-watcher.sh >> $HOME/issue-watcher/logs/cron.log 2>&1"
+)
+
+
+class Provisioned:
+    def __init__(self, world: SiteWorld, first: PlaybookRun, second: PlaybookRun, check: PlaybookRun) -> None:
+        self.world = world
+        self.first = first
+        self.second = second
+        self.check = check
+
+
+@pytest.fixture(scope="module")
+def site_world(pms1: Pms1Host, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteWorld]:
+    world = SiteWorld(pms1, tmp_path_factory.mktemp("site-world")).start()
+    try:
+        yield world
+    finally:
+        world.stop()
+
+
+@pytest.fixture(scope="module")
+def provisioned(
+    site_world: SiteWorld, pms1: Pms1Host, tmp_path_factory: pytest.TempPathFactory
+) -> Provisioned:
+    """site.yml run cold, then again, then with --check; a runbook-era crontab line exists before."""
+    pms1.ssh("bash", "-c", f"printf '%s\\n' {shlex.quote(LEGACY_CRON)} | crontab -u {APP_USER} -")
+    first = site_world.run_site(tmp_path_factory.mktemp("site-first"))
+    assert first.rc == 0, first.output[-6000:]
+    second = site_world.run_site(tmp_path_factory.mktemp("site-second"))
+    check = site_world.run_site(tmp_path_factory.mktemp("site-check"), "--check")
+    return Provisioned(site_world, first, second, check)
+
+
+def as_app_user(host: Any, command: str) -> Any:
+    return host.run(f"runuser -u {APP_USER} -- bash -c {shlex.quote(command)}")
+
+
+# ----------------------------------------------------------------------------- convergence
+
+
+def test_site_converges(provisioned: Provisioned) -> None:
+    result = recap(provisioned.first)
+    assert result.failed == 0 and result.unreachable == 0
+    assert result.changed > 0
+
+
+def test_a_second_run_changes_nothing(provisioned: Provisioned) -> None:
+    assert provisioned.second.rc == 0, provisioned.second.output[-4000:]
+    assert recap(provisioned.second).changed == 0, changed_tasks(provisioned.second)
+
+
+def test_check_mode_on_the_provisioned_host_reports_no_changes(provisioned: Provisioned) -> None:
+    assert provisioned.check.rc == 0, provisioned.check.output[-4000:]
+    assert recap(provisioned.check).changed == 0, changed_tasks(provisioned.check)
+
+
+# ----------------------------------------------------------------------------- runner
+
+
+def test_the_runner_is_registered_once_with_its_name_and_labels(
+    provisioned: Provisioned, pms1_testinfra: Any
+) -> None:
+    runner_file = pms1_testinfra.file(f"{HOME}/forgejo-runner/.runner")
+    assert runner_file.exists and runner_file.user == APP_USER and runner_file.mode == 0o600
+    registered = json.loads(runner_file.content_string)
+    assert registered["name"] == "pms1-host"
+    assert registered["labels"] == ["host:host", "docker:docker://node:20-bookworm"]
+    assert registered["address"] == provisioned.world.forgejo.url
+    register = [
+        r for r in provisioned.second.results if r["task"].endswith("Register the runner with Forgejo once.")
+    ]
+    assert register and register[-1]["status"] == "skipped"
+
+
+def test_the_runner_token_came_from_the_forgejo_api(provisioned: Provisioned, pms1_testinfra: Any) -> None:
+    registered = json.loads(pms1_testinfra.file(f"{HOME}/forgejo-runner/.runner").content_string)
+    asked = [
+        r
+        for r in provisioned.world.forgejo.requests
+        if r.path.endswith("/actions/runners/registration-token")
+    ]
+    assert asked, "the registration token was not fetched from the API"
+    assert registered["token"] == provisioned.world.forgejo.forge.runner_tokens[f"{OWNER}/{REPO}"]
+
+
+def test_the_runner_config_carries_the_labels_and_the_toolkit_dir(
+    provisioned: Provisioned, pms1_testinfra: Any
+) -> None:
+    config = pms1_testinfra.file(f"{HOME}/forgejo-runner/config.yml")
+    assert config.mode == 0o640
+    text = config.content_string
+    assert '"host:host"' in text and '"docker:docker://node:20-bookworm"' in text
+    assert f'SLIPWAY_DIR: "{HOME}/slipway"' in text
+
+
+def test_the_runner_runs_under_pm2_and_is_saved(provisioned: Provisioned, pms1_testinfra: Any) -> None:
+    listing = as_app_user(pms1_testinfra, "PATH=/usr/local/bin:$PATH pm2 jlist")
+    assert listing.rc == 0, listing.stderr
+    processes = {p["name"]: p for p in json.loads(listing.stdout.strip().splitlines()[-1])}
+    runner = processes["forgejo-runner"]
+    assert runner["pm2_env"]["status"] == "online"
+    assert runner["pm2_env"]["pm_cwd"] == f"{HOME}/forgejo-runner"
+    dump = json.loads(pms1_testinfra.file(f"{HOME}/.pm2/dump.pm2").content_string)
+    assert "forgejo-runner" in {p["name"] for p in dump}
+    assert pms1_testinfra.process.filter(user=APP_USER, comm="python3")  # the stand-in daemon
+
+
+# ----------------------------------------------------------------------------- autofix
+
+
+def test_the_autofix_clone_holds_no_token(provisioned: Provisioned, pms1_testinfra: Any) -> None:
+    token = provisioned.world.token
+    git_config = pms1_testinfra.file(f"{HOME}/pelagia-autofix/.git/config")
+    assert git_config.user == APP_USER
+    assert token not in git_config.content_string
+    remote = as_app_user(
+        pms1_testinfra, f"git -C {HOME}/pelagia-autofix remote get-url origin"
+    ).stdout.strip()
+    assert remote == f"{provisioned.world.forgejo.url}/{OWNER}/{REPO}.git"
+    leaked = pms1_testinfra.run(
+        f"grep -rl --exclude-dir=node_modules -F {shlex.quote(token)} {HOME}/pelagia-autofix"
+    )
+    assert leaked.stdout == ""
+
+
+def test_the_autofix_env_points_at_the_test_database_on_port_3100(
+    provisioned: Provisioned, pms1_testinfra: Any
+) -> None:
+    facts = provisioned.world.host.facts
+    env_file = pms1_testinfra.file(f"{HOME}/pelagia-autofix/App/.env")
+    assert env_file.mode == 0o600 and env_file.user == APP_USER
+    lines = dict(
+        line.split("=", 1)
+        for line in env_file.content_string.splitlines()
+        if line and not line.startswith("#")
+    )
+    assert lines["DATABASE_URL"] == (
+        f"postgresql://{facts['pg_user']}:{facts['pg_password']}@127.0.0.1:{facts['pg_port']}/pelagia_test"
+    )
+    assert lines["PORT"] == "3100"
+    assert lines["NEXTAUTH_URL"] == "http://localhost:3100"
+    assert lines["EMAIL_TRANSPORT"] == "console" and lines["STORAGE_DRIVER"] == "local"
+    assert lines["RESEND_API_KEY"] == "" and lines["FORGEJO_TOKEN"] == ""
+    assert not any(name.startswith(("AZURE_AD", "GOOGLE_", "AUTH_SSO")) for name in lines)
+
+
+def test_the_autofix_dependencies_are_installed(provisioned: Provisioned, pms1_testinfra: Any) -> None:
+    assert pms1_testinfra.file(f"{HOME}/pelagia-autofix/App/node_modules/.modules.yaml").exists
+    assert pms1_testinfra.file(f"{HOME}/pelagia-autofix/App/node_modules/next/package.json").exists
+
+
+def test_port_3100_is_free(provisioned: Provisioned, pms1_testinfra: Any) -> None:
+    assert not pms1_testinfra.socket("tcp://127.0.0.1:3100").is_listening
+
+
+# ----------------------------------------------------------------------------- watcher
+
+
+def test_the_toolkit_venv_imports_httpx_and_ansible(provisioned: Provisioned, pms1_testinfra: Any) -> None:
+    result = as_app_user(
+        pms1_testinfra, f"{HOME}/slipway/.venv/bin/python -c 'import httpx, ansible; print(1)'"
+    )
+    assert result.rc == 0 and result.stdout.strip() == "1", result.stderr
+
+
+def test_the_toolkit_copy_leaves_the_vault_behind(provisioned: Provisioned, pms1_testinfra: Any) -> None:
+    assert pms1_testinfra.file(f"{HOME}/slipway/watcher.yml").exists
+    assert pms1_testinfra.file(f"{HOME}/slipway/library/forgejo_label.py").exists
+    assert not pms1_testinfra.file(f"{HOME}/slipway/inventories/production/group_vars/pms1/vault.yml").exists
+
+
+def test_the_claude_cli_is_installed_at_the_pinned_version(
+    provisioned: Provisioned, pms1_testinfra: Any
+) -> None:
+    exe = f"{HOME}/.local/lib/claude-code/node_modules/.bin/claude"
+    result = as_app_user(pms1_testinfra, f"PATH=/usr/local/bin:/usr/bin:/bin {exe} --version")
+    assert result.rc == 0 and result.stdout.split()[0] == "2.1.197", result.stdout + result.stderr
+
+
+def test_the_watcher_config_holds_the_token_and_is_private(
+    provisioned: Provisioned, pms1_testinfra: Any
+) -> None:
+    config_file = pms1_testinfra.file(f"{HOME}/issue-watcher/watcher.config.json")
+    assert config_file.mode == 0o600 and config_file.user == APP_USER
+    config = json.loads(config_file.content_string)
+    assert config["token"] == provisioned.world.token
+    assert config["repo"] == f"{OWNER}/{REPO}"
+    assert config["forgejoUrl"] == provisioned.world.forgejo.url
+    assert config["claudeExe"] == f"{HOME}/.local/lib/claude-code/node_modules/.bin/claude"
+    assert config["autofixDir"] == f"{HOME}/pelagia-autofix" and config["devPort"] == 3100
+    assert pms1_testinfra.file(f"{HOME}/issue-watcher/logs").is_directory
+
+
+def test_the_lifecycle_labels_exist_in_the_repository(provisioned: Provisioned) -> None:
+    names = {label["name"] for label in provisioned.world.forgejo.labels(OWNER, REPO)}
+    assert LIFECYCLE_LABELS <= names
+
+
+def test_cron_runs_the_watcher_every_ten_minutes_and_the_legacy_line_is_gone(
+    provisioned: Provisioned, pms1_testinfra: Any
+) -> None:
+    crontab = pms1_testinfra.run(f"crontab -l -u {APP_USER}").stdout
+    assert "claude-issue-watcher.sh" not in crontab
+    entries = [line for line in crontab.splitlines() if line and not line.startswith("#")]
+    (watcher,) = [line for line in entries if "watcher.yml" in line]
+    assert watcher.startswith("*/10 * * * * ")
+    assert f"flock -n {HOME}/issue-watcher/cron.lock" in watcher
+    assert f"{HOME}/slipway/.venv/bin/ansible-playbook watcher.yml" in watcher
+    assert watcher.endswith(f">> {HOME}/issue-watcher/logs/cron.log 2>&1")
+
+
+def test_the_cron_command_runs_the_watcher_which_waits_for_claude_sign_in(
+    provisioned: Provisioned, pms1_testinfra: Any
+) -> None:
+    crontab = pms1_testinfra.run(f"crontab -l -u {APP_USER}").stdout
+    (watcher,) = [line for line in crontab.splitlines() if "watcher.yml" in line and not line.startswith("#")]
+    command = watcher.split(" ", 5)[5]
+    result = pms1_testinfra.run(
+        f"runuser -u {APP_USER} -- env -i HOME={HOME} SHELL=/bin/sh /bin/sh -c {shlex.quote(command)}"
+    )
+    assert result.rc == 0, result.stdout + result.stderr
+    log = pms1_testinfra.file(f"{HOME}/issue-watcher/logs/cron.log").content_string
+    assert "PLAY RECAP" in log and "failed=0" in log
+    assert "credentials" in log.lower() or "sign" in log.lower()
+
+
+# ----------------------------------------------------------------------------- test-database mirror
+
+
+def test_the_mirror_is_scheduled_daily_as_postgres(provisioned: Provisioned, pms1_testinfra: Any) -> None:
+    crontab = pms1_testinfra.run("crontab -l -u postgres").stdout
+    (line,) = [
+        entry
+        for entry in crontab.splitlines()
+        if "slipway-testdb-mirror" in entry and not entry.startswith("#")
+    ]
+    minute, hour, dom, month, dow = line.split()[:5]
+    assert (dom, month, dow) == ("*", "*", "*") and hour.isdigit() and minute.isdigit()
+    assert pms1_testinfra.file("/usr/local/sbin/slipway-testdb-mirror").mode == 0o755
+
+
+def _psql(host: Any, facts: dict, database: str, sql: str) -> Any:
+    return host.run(
+        f"PGPASSWORD={shlex.quote(facts['pg_password'])} psql -X -tA -v ON_ERROR_STOP=1 -h 127.0.0.1 "
+        f"-p {facts['pg_port']} -U {facts['pg_user']} -d {database} -c {shlex.quote(sql)}"
+    )
+
+
+def test_the_mirror_restores_production_into_the_test_database_scrubbed(
+    provisioned: Provisioned, pms1_testinfra: Any
+) -> None:
+    facts = provisioned.world.host.facts
+    seeded = _psql(
+        pms1_testinfra,
+        facts,
+        "pelagia",
+        "DROP TABLE IF EXISTS people; CREATE TABLE people (id int PRIMARY KEY, name text, email text);"
+        "INSERT INTO people VALUES (1, 'Ada', 'ada@pelagia.example'), (2, 'Bo', 'bo@pelagia.example');",
+    )
+    assert seeded.rc == 0, seeded.stderr
+    stale = _psql(pms1_testinfra, facts, "pelagia_test", "CREATE TABLE IF NOT EXISTS stale (x int)")
+    assert stale.rc == 0, stale.stderr
+    run = pms1_testinfra.run("runuser -u postgres -- /usr/local/sbin/slipway-testdb-mirror")
+    assert run.rc == 0, run.stdout + run.stderr
+    rows = _psql(pms1_testinfra, facts, "pelagia_test", "SELECT id, name, email FROM people ORDER BY id")
+    assert rows.stdout.split() == ["1|Ada|person1@example.invalid", "2|Bo|person2@example.invalid"]
+    gone = _psql(pms1_testinfra, facts, "pelagia_test", "SELECT to_regclass('stale') IS NULL")
+    assert gone.stdout.strip() == "t"
+    # The app's role owns and can write the copy; production kept its real data.
+    write = _psql(pms1_testinfra, facts, "pelagia_test", "UPDATE people SET name = name RETURNING id")
+    assert write.rc == 0, write.stderr
+    prod = _psql(pms1_testinfra, facts, "pelagia", "SELECT email FROM people WHERE id = 1")
+    assert prod.stdout.strip() == "ada@pelagia.example"
+    leftovers = _psql(
+        pms1_testinfra,
+        facts,
+        "postgres",
+        "SELECT datname FROM pg_database WHERE datname LIKE 'pelagia_test_%'",
+    )
+    assert leftovers.stdout.strip() == ""
+
+
+def test_the_mirror_refuses_when_source_and_target_are_the_same(
+    provisioned: Provisioned, pms1_testinfra: Any
+) -> None:
+    same = "/etc/slipway/testdb-mirror-same.conf"
+    pms1_testinfra.run(f"sed 's/^TARGET_DB=.*/TARGET_DB=pelagia/' /etc/slipway/testdb-mirror.conf > {same}")
+    run = pms1_testinfra.run(f"runuser -u postgres -- /usr/local/sbin/slipway-testdb-mirror {same}")
+    pms1_testinfra.run(f"rm -f {same}")
+    assert run.rc != 0
+    assert "refusing: source and target are the same database" in run.stdout + run.stderr
+
+
+def test_a_failing_hook_leaves_the_test_database_as_it_was(
+    provisioned: Provisioned, pms1_testinfra: Any
+) -> None:
+    facts = provisioned.world.host.facts
+    marker = _psql(pms1_testinfra, facts, "pelagia_test", "CREATE TABLE IF NOT EXISTS keep_me (x int)")
+    assert marker.rc == 0, marker.stderr
+    pms1_testinfra.run("echo 'SELECT no_such_function();' > /etc/slipway/testdb-mirror.d/99-broken.sql")
+    run = pms1_testinfra.run("runuser -u postgres -- /usr/local/sbin/slipway-testdb-mirror")
+    pms1_testinfra.run("rm -f /etc/slipway/testdb-mirror.d/99-broken.sql")
+    assert run.rc != 0
+    kept = _psql(pms1_testinfra, facts, "pelagia_test", "SELECT to_regclass('keep_me') IS NOT NULL")
+    assert kept.stdout.strip() == "t"
+    leftovers = _psql(
+        pms1_testinfra,
+        facts,
+        "postgres",
+        "SELECT datname FROM pg_database WHERE datname LIKE 'pelagia_test_%'",
+    )
+    assert leftovers.stdout.strip() == ""
+
+
+def test_the_deploy_workflow_ships_with_the_toolkit(provisioned: Provisioned, pms1_testinfra: Any) -> None:
+    shipped = pms1_testinfra.file(f"{HOME}/slipway/files/forgejo/workflows/deploy.yml")
+    local = Path(__file__).resolve().parents[2] / "files/forgejo/workflows/deploy.yml"
+    assert shipped.content_string == local.read_text()
