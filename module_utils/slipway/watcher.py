@@ -60,6 +60,8 @@ class WatcherConfig:
     forgejo_connect_timeout: float = 5.0
     forgejo_read_timeout: float = 30.0
     forgejo_retries: int = 3
+    agent_user: str = ""  # empty: the watcher's own user runs Claude (the runbook's setup)
+    agent_runner: str = "/usr/local/libexec/slipway/agent-run"
 
     def secrets(self) -> list[str]:
         values = [self.token]
@@ -83,6 +85,7 @@ class WatcherConfig:
             "fix_per_run": self.fix.per_run,
             "daily_spend_cap_usd": self.daily_spend_cap_usd,
             "protected_paths": list(self.protected_paths),
+            "agent_user": self.agent_user,
         }
 
 
@@ -180,6 +183,10 @@ def _from_raw(raw: dict, path: Path, home: Path) -> WatcherConfig:
         forgejo_connect_timeout=_typed(raw, "forgejoConnectTimeout", float, 5.0),
         forgejo_read_timeout=_typed(raw, "forgejoReadTimeout", float, 30.0),
         forgejo_retries=_typed(raw, "forgejoRetries", int, 3),
+        agent_user=_typed(_typed(raw, "agent", dict, {}), "user", str, ""),
+        agent_runner=_typed(
+            _typed(raw, "agent", dict, {}), "runner", str, "/usr/local/libexec/slipway/agent-run"
+        ),
     )
     if not cfg.forgejo_url.startswith(("http://", "https://")):
         raise ConfigError("'forgejoUrl' must start with http:// or https://")

@@ -1,0 +1,66 @@
+"""Release directories of a zero-downtime deploy: naming, ordering and pruning.
+
+A release directory is ``<tag>-<YYYYmmddTHHMMSSZ>`` under ``releases/``; a finished build holds the
+marker file :data:`BUILT_MARKER`. Directories without it are half-made (a killed run) unless live.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BUILT_MARKER = ".slipway-built"
+TAG_PATTERN = re.compile(r"v[0-9]+\.[0-9]+\.[0-9]+")
+STAMP_PATTERN = re.compile(r"-([0-9]{8}T[0-9]{6}Z)\Z")
+
+
+def valid_tag(tag: object) -> bool:
+    """``vX.Y.Z`` with ASCII digits and nothing else (no newline, no path, no shell)."""
+    return isinstance(tag, str) and TAG_PATTERN.fullmatch(tag) is not None
+
+
+def release_stamp(name: str) -> str:
+    """The UTC stamp a release name ends with; "" for names without one (sorts oldest)."""
+    match = STAMP_PATTERN.search(name)
+    return match.group(1) if match else ""
+
+
+@dataclass
+class PrunePlan:
+    remove_stale: list[str] = field(default_factory=list)  # half-made, never finished
+    remove_old: list[str] = field(default_factory=list)  # finished, beyond the newest N
+    kept: list[str] = field(default_factory=list)
+
+
+def plan_prune(releases_dir: Path, keep: int, protect: set[str]) -> PrunePlan:
+    """Which release directories to remove: half-made ones, and finished ones beyond the ``keep``
+    newest. Directories named in ``protect`` (the live and the previous release) always stay."""
+    plan = PrunePlan()
+    if not releases_dir.is_dir():
+        return plan
+    entries = sorted(
+        (p for p in releases_dir.iterdir() if p.is_dir() and not p.is_symlink()),
+        key=lambda p: (release_stamp(p.name), p.name),
+        reverse=True,
+    )
+    finished = 0
+    for path in entries:
+        if path.name in protect:
+            plan.kept.append(path.name)
+        elif not (path / BUILT_MARKER).exists():
+            plan.remove_stale.append(path.name)
+        elif finished < keep:
+            finished += 1
+            plan.kept.append(path.name)
+        else:
+            plan.remove_old.append(path.name)
+    return plan
+
+
+def remove_releases(releases_dir: Path, names: list[str]) -> None:
+    for name in names:
+        if "/" in name or name in ("", ".", ".."):
+            raise ValueError(f"not a release name: {name!r}")
+        shutil.rmtree(releases_dir / name)

@@ -1,0 +1,171 @@
+"""Helpers for the release host tests: tagged portal versions, a repository pms1 can fetch, the
+release playbook's variables, and an HTTP prober of the app port."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+APP_USER = "deploy"
+
+# tag -> what the version is for
+GOOD = ("v0.1.0", "v0.1.1", "v0.1.5", "v0.1.6", "v0.1.7")
+BUILD_FAILS = "v0.1.2"
+MIGRATION_FAILS = "v0.1.3"
+HEALTH_FAILS = "v0.1.4"  # serves, but reports the wrong version
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(repo),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "LANG": "C.UTF-8",
+    }
+    out = subprocess.run(
+        ["git", "-C", str(repo), *args], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    return out.stdout
+
+
+def _set_version(work: Path, version: str) -> None:
+    package = work / "App/package.json"
+    text = package.read_text()
+    current = json.loads(text)["version"]
+    package.write_text(text.replace(f'"version": "{current}"', f'"version": "{version}"', 1))
+
+
+def _commit_and_tag(work: Path, tag: str, message: str) -> None:
+    _git(work, "add", "--all")
+    _git(work, "commit", "--quiet", "-m", message)
+    _git(work, "tag", "-a", tag, "-m", f"Release {tag}")
+
+
+def make_portal_versions(work: Path) -> Path:
+    """A working repository with the fixture tagged v0.1.0 and every later scenario's tag."""
+    subprocess.run(
+        [str(ROOT / "scripts/make-portal-repo"), str(work), "--version", "0.1.0"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    _set_version(work, "0.1.1")
+    _commit_and_tag(work, "v0.1.1", "Portal 0.1.1")
+
+    base = _git(work, "rev-parse", "HEAD").strip()
+    _set_version(work, "0.1.2")
+    broken = work / "App/app/broken/page.js"
+    broken.parent.mkdir(parents=True, exist_ok=True)
+    broken.write_text("export default function Broken() {\n  return <div>{\n}\n")
+    _commit_and_tag(work, BUILD_FAILS, "Portal 0.1.2 (does not build)")
+
+    _git(work, "checkout", "--quiet", base, "--", ".")
+    _git(work, "rm", "-r", "--quiet", "--cached", "App/app/broken")
+    shutil.rmtree(work / "App/app/broken")
+    _set_version(work, "0.1.3")
+    (work / "App/migrations/003_broken.sql").write_text("ALTER TABLE no_such_table ADD COLUMN x int;\n")
+    _commit_and_tag(work, MIGRATION_FAILS, "Portal 0.1.3 (migration fails)")
+
+    (work / "App/migrations/003_broken.sql").unlink()
+    _set_version(work, "0.1.40")  # the health check wants 0.1.4
+    _commit_and_tag(work, HEALTH_FAILS, "Portal 0.1.4 (reports the wrong version)")
+
+    for tag in GOOD[2:]:
+        _set_version(work, tag[1:])
+        _commit_and_tag(work, tag, f"Portal {tag[1:]}")
+    return work
+
+
+def publish_into_host(work: Path, rootfs: Path, path_in_host: str = "/srv/git/portal.git") -> str:
+    """A bare copy of ``work`` inside the host's rootfs, owned by the app user; its path there."""
+    target = rootfs / path_in_host.lstrip("/")
+    if target.exists():
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["git", "clone", "--quiet", "--bare", str(work), str(target)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    uid, gid = _user_ids(rootfs, APP_USER)
+    for dirpath, _dirs, files in os.walk(target):
+        os.chown(dirpath, uid, gid)
+        for name in files:
+            os.chown(os.path.join(dirpath, name), uid, gid)
+    return path_in_host
+
+
+def _user_ids(rootfs: Path, user: str) -> tuple[int, int]:
+    for line in (rootfs / "etc/passwd").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == user:
+            return int(fields[2]), int(fields[3])
+    raise LookupError(f"no user {user} in {rootfs}/etc/passwd")
+
+
+def health_version(port: int, timeout: float = 2.0) -> str | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=timeout) as answer:
+            return json.loads(answer.read()).get("version")
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass
+class ProbeReport:
+    sent: int = 0
+    failed: int = 0
+    longest_gap_ms: float = 0.0
+    versions: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+class Prober:
+    """Requests /api/health at a steady rate in a thread, counting failures and the longest gap
+    between successful answers."""
+
+    def __init__(self, port: int, interval: float = 0.05, path: str = "/api/health") -> None:
+        self.port, self.interval, self.path = port, interval, path
+        self.report = ProbeReport()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Prober:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        last_ok = time.monotonic()
+        while not self._stop.is_set():
+            started = time.monotonic()
+            self.report.sent += 1
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{self.path}", timeout=2) as answer:
+                    body = answer.read()
+                version = json.loads(body).get("version", "?") if self.path == "/api/health" else "ok"
+                self.report.versions[version] = self.report.versions.get(version, 0) + 1
+                now = time.monotonic()
+                self.report.longest_gap_ms = max(self.report.longest_gap_ms, (now - last_ok) * 1000)
+                last_ok = now
+            except urllib.error.HTTPError as exc:
+                self.report.failed += 1
+                self.report.errors[f"HTTP {exc.code}"] = self.report.errors.get(f"HTTP {exc.code}", 0) + 1
+            except (OSError, ValueError) as exc:
+                self.report.failed += 1
+                kind = type(getattr(exc, "reason", exc)).__name__
+                self.report.errors[kind] = self.report.errors.get(kind, 0) + 1
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
