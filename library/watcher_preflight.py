@@ -10,8 +10,9 @@ description:
   - Reads and checks C(watcher.config.json). A missing or invalid configuration is a failure naming
     the file and the key.
   - Without Claude credentials (the configured C(claudeCredentials) file, by default
-    C(~/.claude/.credentials.json), or E(ANTHROPIC_API_KEY)) the watcher must do nothing, so cron can be
-    enabled before Claude is signed in; RV(proceed) is then false and the reason is logged.
+    C(~/.claude/.credentials.json), or E(ANTHROPIC_API_KEY); with a dedicated agent user, the agent's own,
+    asked through C(agent-run check-credentials)) the watcher must do nothing, so cron can be enabled
+    before Claude is signed in; RV(proceed) is then false and the reason is logged.
   - Deletes watcher and Claude logs older than C(logRetentionDays).
   - Reports today's spend from the ledger against C(dailySpendCapUsd).
 version_added: "1.0.0"
@@ -70,8 +71,9 @@ logs_pruned:
 """
 
 from ansible.module_utils.slipway.pipeline import spend_today
-from ansible.module_utils.slipway.watcher import claude_credentials_present, log_line, prune_logs
+from ansible.module_utils.slipway.watcher import log_line, prune_logs
 from ansible.module_utils.slipway.watcher_module import run_watcher_step, watcher_module
+from ansible.module_utils.slipway.workspace import workspace_for
 
 
 def main() -> None:
@@ -89,10 +91,17 @@ def main() -> None:
             "budget_left_usd": round(max(cfg.daily_spend_cap_usd - spent, 0.0), 6),
             "logs_pruned": pruned,
         }
-        if not claude_credentials_present(cfg):
+        if not workspace_for(cfg).credentials_present():
+            where = (
+                f"for the agent user {cfg.agent_user}"
+                if cfg.agent_user
+                else f"({cfg.credentials_file} missing"
+            )
             result["proceed"] = False
             result["reason"] = (
-                f"Claude is not signed in ({cfg.credentials_file} missing and no ANTHROPIC_API_KEY): doing nothing"
+                f"Claude is not signed in {where} and no ANTHROPIC_API_KEY): doing nothing"
+                if not cfg.agent_user
+                else f"Claude is not signed in {where}: doing nothing"
             )
         if not module.check_mode:
             log_line(cfg.log_dir, "preflight: " + (result["reason"] or "ok"))

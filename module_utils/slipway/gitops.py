@@ -159,12 +159,21 @@ def current_branch(git: Git, clone: Path) -> str:
     return git.out(["rev-parse", "--abbrev-ref", "HEAD"], cwd=clone)
 
 
-def commits_since(git: Git, clone: Path, base_commit: str, ref: str) -> list[str]:
-    return git.out(["rev-list", f"{base_commit}..{ref}"], cwd=clone).split()
+def fetch_branch_from(git: Git, mirror: Path, source: str, branch: str) -> str:
+    """Copy ``branch`` from a clone path or a bundle file into the mirror; return its commit."""
+    ensure_mirror(git, mirror)
+    git.run(["fetch", "-q", source, f"+refs/heads/{branch}:refs/heads/{branch}"], git_dir=mirror)
+    return git.out(["rev-parse", f"refs/heads/{branch}"], git_dir=mirror)
 
 
-def changed_paths(git: Git, clone: Path, base_commit: str, ref: str) -> list[str]:
-    out = git.out(["diff", "--name-only", "--no-renames", f"{base_commit}..{ref}"], cwd=clone)
+def commits_since(git: Git, mirror: Path, base_commit: str, branch: str) -> list[str]:
+    return git.out(["rev-list", f"{base_commit}..refs/heads/{branch}"], git_dir=mirror).split()
+
+
+def changed_paths(git: Git, mirror: Path, base_commit: str, branch: str) -> list[str]:
+    out = git.out(
+        ["diff", "--name-only", "--no-renames", f"{base_commit}..refs/heads/{branch}"], git_dir=mirror
+    )
     return [line for line in out.splitlines() if line]
 
 
@@ -177,13 +186,10 @@ def protected_hits(paths: Iterable[str], patterns: Iterable[str]) -> list[str]:
     return hits
 
 
-def push_branch(git: Git, mirror: Path, clone: Path, remote_url: str, branch: str) -> str:
-    """Copy the branch from the clone into the mirror, then push it from there; return its commit."""
-    ensure_mirror(git, mirror)
-    git.run(["fetch", "-q", str(clone), f"+refs/heads/{branch}:refs/heads/{branch}"], git_dir=mirror)
+def push_from_mirror(git: Git, mirror: Path, remote_url: str, branch: str) -> None:
+    """Push the branch from the watcher's mirror, with the credential through askpass."""
     git.run(
         ["push", "-q", "--force", remote_url, f"refs/heads/{branch}:refs/heads/{branch}"],
         git_dir=mirror,
         credentials=True,
     )
-    return git.out(["rev-parse", f"refs/heads/{branch}"], git_dir=mirror)

@@ -7,7 +7,6 @@ never leaves ``claude-working`` behind and always frees the dev-server port.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from ansible.module_utils.slipway.forgejo import ForgejoClient, ForgejoConfig, F
 from ansible.module_utils.slipway.prompts import IssueText, fix_prompt, parse_triage, triage_prompt
 from ansible.module_utils.slipway.sanitize import one_line, safe_markdown, scrub_secrets
 from ansible.module_utils.slipway.watcher import WatcherConfig, claude_log_path, log_line, now_utc
+from ansible.module_utils.slipway.workspace import WorkspaceError, git_for, workspace_for
 
 TRIAGE_TOOLS = ["Read", "Grep", "Glob", "LS", "Bash(git log:*)", "Bash(git grep:*)", "Bash(git show:*)"]
 LOG_TAIL_LINES = 25
@@ -71,11 +71,6 @@ def claude_env(cfg: WatcherConfig) -> dict[str, str]:
         if cfg.token and cfg.token in env[name]:
             del env[name]
     return env
-
-
-def git_for(cfg: WatcherConfig) -> gitops.Git:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cfg.home), "LANG": "C.UTF-8"}
-    return gitops.Git(env=env, secret=cfg.token)
 
 
 def remote_url(cfg: WatcherConfig) -> str:
@@ -159,12 +154,12 @@ def triage(cfg: WatcherConfig, client: ForgejoClient, number: int, check_mode: b
         return Outcome(number, "triage", "would-triage", changed=True, labels=labels)
     log_path = claude_log_path(cfg.log_dir, "triage", number)
     log_line(cfg.log_dir, f"triage started, log {log_path.name}", number)
+    workspace = workspace_for(cfg)
     sync_error = ""
     try:
-        git = git_for(cfg)
-        gitops.fetch_base(git, cfg.mirror_dir, remote_url(cfg), cfg.base_branch)
-        gitops.reset_clone(git, cfg.autofix_dir, cfg.mirror_dir, cfg.base_branch, None)
-    except gitops.GitError as exc:
+        gitops.fetch_base(git_for(cfg), cfg.mirror_dir, remote_url(cfg), cfg.base_branch)
+        workspace.sync(cfg.base_branch, None)
+    except (gitops.GitError, WorkspaceError) as exc:
         sync_error = str(exc)
     run = None
     if sync_error:
@@ -174,17 +169,18 @@ def triage(cfg: WatcherConfig, client: ForgejoClient, number: int, check_mode: b
             "",
         )
     else:
+        exe, run_as = workspace.claude_command()
         run = claude.run_claude(
-            cfg.claude_exe,
+            exe,
             triage_prompt(text),
-            str(cfg.autofix_dir),
+            workspace.cwd,
             str(log_path),
             max_turns=cfg.triage.max_turns,
             timeout_s=cfg.triage.timeout_seconds,
             env=claude_env(cfg),
             allowed_tools=TRIAGE_TOOLS,
             model=cfg.model,
-            run_as=cfg.run_as or None,
+            run_as=run_as,
         )
         if not run.ok:
             decision_route, reason, breakdown = (
@@ -237,43 +233,6 @@ class FixFailure(Exception):
         self.detail = detail
 
 
-def free_port(port: int) -> None:
-    """Stop whatever listens on the dev port, by port (never by name)."""
-    subprocess.run(  # noqa: S603 - fixed argv
-        ["fuser", "-k", "-n", "tcp", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        timeout=30,
-        check=False,
-    )
-
-
-def run_verify(cfg: WatcherConfig) -> tuple[bool, str]:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(cfg.home),
-        "LANG": "C.UTF-8",
-        "CI": "1",
-    }
-    try:
-        proc = subprocess.run(  # noqa: S603 - an argument list from the operator's configuration
-            cfg.verify_command,
-            cwd=cfg.autofix_dir,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=cfg.verify_timeout_seconds,
-            check=False,
-            start_new_session=True,
-        )
-    except subprocess.TimeoutExpired:
-        return False, f"timed out after {cfg.verify_timeout_seconds}s"
-    except OSError as exc:
-        return False, f"could not run: {exc}"
-    tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-LOG_TAIL_LINES:])
-    return proc.returncode == 0, tail if proc.returncode == 0 else f"exit {proc.returncode}\n{tail}"
-
-
 def fix(cfg: WatcherConfig, client: ForgejoClient, number: int, check_mode: bool = False) -> Outcome:
     issue, text = issue_text(client, number)
     labels = [label["name"] for label in issue.get("labels") or []]
@@ -295,10 +254,10 @@ def fix(cfg: WatcherConfig, client: ForgejoClient, number: int, check_mode: bool
         _fix_steps(cfg, client, number, text, log_path, outcome)
     except FixFailure as failure:
         _finish_failed(cfg, client, outcome, failure, log_path)
-    except (ForgejoError, gitops.GitError, OSError, ValueError) as exc:
+    except (ForgejoError, gitops.GitError, WorkspaceError, OSError, ValueError) as exc:
         _finish_failed(cfg, client, outcome, FixFailure(f"pipeline error: {exc}"), log_path)
     finally:
-        free_port(cfg.dev_port)
+        workspace_for(cfg).free_port()
     outcome.stage_ms = int((time.monotonic() - started) * 1000)
     record(cfg, outcome)
     log_line(cfg.log_dir, f"fix done: {outcome.result} ({outcome.reason or 'ok'})", number)
@@ -308,10 +267,10 @@ def fix(cfg: WatcherConfig, client: ForgejoClient, number: int, check_mode: bool
 def _fix_steps(
     cfg: WatcherConfig, client: ForgejoClient, number: int, text: IssueText, log_path: Path, outcome: Outcome
 ) -> None:
-    git = git_for(cfg)
+    git, workspace = git_for(cfg), workspace_for(cfg)
     branch = lifecycle.branch_name(number)
     gitops.fetch_base(git, cfg.mirror_dir, remote_url(cfg), cfg.base_branch)
-    base_commit = gitops.reset_clone(git, cfg.autofix_dir, cfg.mirror_dir, cfg.base_branch, branch)
+    base_commit = workspace.sync(cfg.base_branch, branch)
     prompt = fix_prompt(
         text,
         branch=branch,
@@ -320,43 +279,45 @@ def _fix_steps(
         test_command=cfg.test_hint,
         triage_comment=triage_comment_id(cfg, number),
     )
+    exe, run_as = workspace.claude_command()
     claude_started = time.monotonic()
     run = claude.run_claude(
-        cfg.claude_exe,
+        exe,
         prompt,
-        str(cfg.autofix_dir),
+        workspace.cwd,
         str(log_path),
         max_turns=cfg.fix.max_turns,
         timeout_s=cfg.fix.timeout_seconds,
         env=claude_env(cfg),
         skip_permissions=True,
         model=cfg.model,
-        run_as=cfg.run_as or None,
+        run_as=run_as,
     )
     outcome.claude_wall_ms = int((time.monotonic() - claude_started) * 1000)
     outcome.cost_usd, outcome.num_turns, outcome.duration_ms = run.cost_usd, run.num_turns, run.duration_ms
     if not run.ok:
         raise FixFailure(f"Claude's fix run failed: {run.reason}")
-    if gitops.current_branch(git, cfg.autofix_dir) != branch:
+    if not workspace.finish(branch, f"Uncommitted changes left by the fix for #{number}"):
         raise FixFailure(f"Claude left the branch {branch}; nothing was pushed")
-    gitops.commit_leftovers(git, cfg.autofix_dir, f"Uncommitted changes left by the fix for #{number}")
-    if not gitops.commits_since(git, cfg.autofix_dir, base_commit, branch):
+    # From here on, what Claude did is judged in the watcher's own mirror, not in the clone.
+    workspace.export(branch, base_commit)
+    if not gitops.commits_since(git, cfg.mirror_dir, base_commit, branch):
         raise FixFailure("Claude made no commits: nothing to propose")
-    touched = gitops.changed_paths(git, cfg.autofix_dir, base_commit, branch)
-    hits = gitops.protected_hits(touched, cfg.protected_paths)
+    hits = gitops.protected_hits(
+        gitops.changed_paths(git, cfg.mirror_dir, base_commit, branch), cfg.protected_paths
+    )
     if hits:
         raise FixFailure(
-            "the change touches protected paths (" + ", ".join(hits[:10]) + "), which the unattended fixer "
-            "may not change; a human should take this issue",
+            "the change touches protected paths ("
+            + ", ".join(hits[:10])
+            + "), which the unattended fixer may not change; a human should take this issue",
             route=lifecycle.INTERACTIVE,
         )
-    verified, verify_output = run_verify(cfg)
+    verified, verify_output = workspace.verify()
     if not verified:
-        raise FixFailure(
-            "the verify command failed: " + one_line(verify_output.splitlines()[0] if verify_output else ""),
-            detail=verify_output,
-        )
-    gitops.push_branch(git, cfg.mirror_dir, cfg.autofix_dir, remote_url(cfg), branch)
+        first = verify_output.splitlines()[0] if verify_output else ""
+        raise FixFailure("the verify command failed: " + one_line(first), detail=verify_output)
+    gitops.push_from_mirror(git, cfg.mirror_dir, remote_url(cfg), branch)
     secrets = cfg.secrets()
     body = "\n".join(
         [

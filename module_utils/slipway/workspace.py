@@ -1,0 +1,173 @@
+"""Where the agent works: the autofix clone, operated either by the watcher's own user (the runbook's
+setup) or by a dedicated agent user through ``agent-run`` and one narrow sudo rule.
+
+Both kinds offer the same steps; data crosses between the watcher and the agent only as a git bundle
+or the prompt on stdin, so in the isolated setup the watcher never reads the agent's files and the
+agent never holds a credential. The watcher checks what Claude did in its OWN mirror, after copying
+the branch there, never by asking the agent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ansible.module_utils.slipway import gitops
+from ansible.module_utils.slipway.watcher import WatcherConfig, claude_credentials_present
+
+
+class WorkspaceError(Exception):
+    pass
+
+
+def git_for(cfg: WatcherConfig) -> gitops.Git:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cfg.home), "LANG": "C.UTF-8"}
+    return gitops.Git(env=env, secret=cfg.token)
+
+
+def verify_env(cfg: WatcherConfig) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(cfg.home),
+        "LANG": "C.UTF-8",
+        "CI": "1",
+    }
+
+
+class LocalWorkspace:
+    """The clone belongs to the watcher's user (the runbook's layout)."""
+
+    def __init__(self, cfg: WatcherConfig):
+        self.cfg = cfg
+        self.git = git_for(cfg)
+        self.cwd = str(cfg.autofix_dir)
+
+    def credentials_present(self) -> bool:
+        return claude_credentials_present(self.cfg)
+
+    def sync(self, base: str, branch: str | None) -> str:
+        return gitops.reset_clone(self.git, self.cfg.autofix_dir, self.cfg.mirror_dir, base, branch)
+
+    def claude_command(self) -> tuple[str, list[str] | None]:
+        return self.cfg.claude_exe, self.cfg.run_as or None
+
+    def finish(self, branch: str, message: str) -> bool:
+        """Whether Claude stayed on the branch; commits what it left uncommitted."""
+        if gitops.current_branch(self.git, self.cfg.autofix_dir) != branch:
+            return False
+        gitops.commit_leftovers(self.git, self.cfg.autofix_dir, message)
+        return True
+
+    def export(self, branch: str, base_commit: str) -> None:
+        """Copy the branch into the watcher's mirror."""
+        gitops.fetch_branch_from(self.git, self.cfg.mirror_dir, str(self.cfg.autofix_dir), branch)
+
+    def verify(self) -> tuple[bool, str]:
+        try:
+            proc = subprocess.run(  # noqa: S603 - an argument list from the operator's configuration
+                self.cfg.verify_command,
+                cwd=self.cfg.autofix_dir,
+                env=verify_env(self.cfg),
+                capture_output=True,
+                text=True,
+                timeout=self.cfg.verify_timeout_seconds,
+                check=False,
+                start_new_session=True,
+            )
+        except subprocess.TimeoutExpired:
+            return False, f"timed out after {self.cfg.verify_timeout_seconds}s"
+        except OSError as exc:
+            return False, f"could not run: {exc}"
+        return proc.returncode == 0, _verify_report(proc.returncode, proc.stdout + proc.stderr)
+
+    def free_port(self) -> None:
+        subprocess.run(  # noqa: S603 - fixed argv
+            ["fuser", "-k", "-n", "tcp", str(self.cfg.dev_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=30,
+            check=False,
+        )
+
+
+class AgentWorkspace:
+    """The clone belongs to the agent user; every step goes through ``sudo -n -u AGENT agent-run``."""
+
+    def __init__(self, cfg: WatcherConfig):
+        self.cfg = cfg
+        self.git = git_for(cfg)
+        self.cwd = str(cfg.home)
+        self.prefix = ["sudo", "-n", "-u", cfg.agent_user, "--", cfg.agent_runner]
+
+    def _call(
+        self, *args: str, stdin: bytes | None = None, timeout: float = 600
+    ) -> subprocess.CompletedProcess:
+        try:
+            return subprocess.run(  # noqa: S603 - fixed program, validated arguments
+                [*self.prefix, *args],
+                input=stdin if stdin is not None else b"",
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+                env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise WorkspaceError(f"agent-run {args[0]} timed out after {timeout:.0f}s") from exc
+
+    def _checked(self, *args: str, stdin: bytes | None = None, timeout: float = 600) -> bytes:
+        proc = self._call(*args, stdin=stdin, timeout=timeout)
+        if proc.returncode != 0:
+            detail = proc.stderr.decode(errors="replace").strip().splitlines()
+            raise WorkspaceError(
+                f"agent-run {args[0]} failed: {detail[-1] if detail else f'exit {proc.returncode}'}"
+            )
+        return proc.stdout
+
+    def credentials_present(self) -> bool:
+        return self._call("check-credentials", timeout=60).returncode == 0
+
+    def sync(self, base: str, branch: str | None) -> str:
+        with tempfile.TemporaryDirectory(prefix="slipway-bundle-") as tmp:
+            bundle = Path(tmp) / "base.bundle"
+            self.git.run(
+                ["bundle", "create", "-q", str(bundle), f"refs/heads/{base}"], git_dir=self.cfg.mirror_dir
+            )
+            args = ["sync", "--base", base] + (["--branch", branch] if branch else [])
+            return self._checked(*args, stdin=bundle.read_bytes()).decode().strip()
+
+    def claude_command(self) -> tuple[str, list[str] | None]:
+        return "claude", self.prefix
+
+    def finish(self, branch: str, message: str) -> bool:
+        out = self._checked("finish", "--branch", branch, "--message", message)
+        return bool(json.loads(out.decode()).get("on_branch"))
+
+    def export(self, branch: str, base_commit: str) -> None:
+        data = self._checked("bundle", "--branch", branch, "--base-commit", base_commit)
+        with tempfile.TemporaryDirectory(prefix="slipway-bundle-") as tmp:
+            bundle = Path(tmp) / "branch.bundle"
+            bundle.write_bytes(data)
+            gitops.fetch_branch_from(self.git, self.cfg.mirror_dir, str(bundle), branch)
+
+    def verify(self) -> tuple[bool, str]:
+        try:
+            proc = self._call("verify", timeout=self.cfg.verify_timeout_seconds + 60)
+        except WorkspaceError as exc:
+            return False, str(exc)
+        output = (proc.stdout + proc.stderr).decode(errors="replace")
+        return proc.returncode == 0, _verify_report(proc.returncode, output)
+
+    def free_port(self) -> None:
+        self._call("free-port", timeout=60)
+
+
+def _verify_report(returncode: int, output: str, lines: int = 25) -> str:
+    tail = "\n".join(output.strip().splitlines()[-lines:])
+    return tail if returncode == 0 else f"exit {returncode}\n{tail}"
+
+
+def workspace_for(cfg: WatcherConfig) -> LocalWorkspace | AgentWorkspace:
+    return AgentWorkspace(cfg) if cfg.agent_user else LocalWorkspace(cfg)
