@@ -1,0 +1,302 @@
+"""Zero-downtime releases on the disposable pms1: release.yml and rollback.yml end to end.
+
+One module-wide setup (Node role, the portal's tagged versions in a bare repository inside the
+host, the shared .env) and a sequence of scenarios that build on each other's live release, in file
+order, so that each Next.js build is done once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.pms1 import free_port
+from tests.host.release_helpers import (
+    BUILD_FAILS,
+    HEALTH_FAILS,
+    MIGRATION_FAILS,
+    Prober,
+    health_version,
+    make_portal_versions,
+    publish_into_host,
+)
+from tests.playbook import ROOT, VENV_BIN, PlaybookRun, playbook_env, run_playbook
+
+BASE = "/home/deploy/pms"
+TIMEOUT = 540
+# The host's own default: a controller path made by root would be unusable for the app user.
+REMOTE_TEMP = {"ANSIBLE_REMOTE_TEMP": "~/.ansible/tmp"}
+
+
+class Site:
+    """The release setup on the shared host, and ways to run the playbooks against it."""
+
+    def __init__(self, pms1: Any, inventory: Path, workdir: Path, port: int) -> None:
+        self.pms1, self.inventory, self.workdir, self.port = pms1, inventory, workdir, port
+        self.vars = {
+            "slipway_release_become": True,
+            "slipway_release_repo_url": "/srv/git/portal.git",
+            "slipway_release_migrate_command": "pnpm migrate",
+            "slipway_release_port": port,
+            "slipway_release_health_timeout": 30,
+        }
+        self.runs = 0
+
+    def _dir(self) -> Path:
+        self.runs += 1
+        path = self.workdir / f"run-{self.runs}"
+        path.mkdir()
+        return path
+
+    def play(self, playbook: str, env: dict[str, str] | None = None, **extra: Any) -> PlaybookRun:
+        return run_playbook(
+            self._dir(),
+            Path(playbook),
+            args=["-i", str(self.inventory)],
+            extra_vars={**self.vars, **extra},
+            env={**REMOTE_TEMP, **(env or {})},
+            timeout=TIMEOUT,
+        )
+
+    def release(self, tag: str | None, env: dict[str, str] | None = None, **extra: Any) -> PlaybookRun:
+        if tag is not None:
+            extra["tag"] = tag
+        return self.play("release.yml", env=env, **extra)
+
+    def start_release(self, tag: str, **extra: Any) -> subprocess.Popen:
+        """release.yml in the background (its own process group), output to a file."""
+        run_dir = self._dir()
+        vars_file = run_dir / "vars.json"
+        vars_file.write_text(json.dumps({**self.vars, **extra, "tag": tag}))
+        out = (run_dir / "output.txt").open("w")
+        return subprocess.Popen(
+            [
+                str(VENV_BIN / "ansible-playbook"),
+                "release.yml",
+                "-i",
+                str(self.inventory),
+                "-e",
+                f"@{vars_file}",
+            ],
+            cwd=ROOT,
+            env=playbook_env(run_dir, REMOTE_TEMP),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def sh(self, script: str, check: bool = True) -> str:
+        return self.pms1.ssh("bash", "-c", script, check=check, timeout=120).stdout
+
+    def live(self) -> str:
+        return self.sh(f"readlink {BASE}/current").strip().removeprefix("releases/")
+
+    def releases(self) -> list[str]:
+        return sorted(self.sh(f"ls -1 {BASE}/releases").split())
+
+    def lock_is_free(self) -> bool:
+        return self.sh(f"flock --nonblock {BASE}/deploy.lock echo free", check=False).strip() == "free"
+
+
+def failure_message(run: PlaybookRun) -> str:
+    """The msg of the last failed task, as ansible printed it."""
+    messages = re.findall(r'"msg": "((?:[^"\\]|\\.)*)"', run.stdout)
+    return json.loads(f'"{messages[-1]}"') if messages else run.output[-2000:]
+
+
+@pytest.fixture(scope="module")
+def site(pms1: Any, pms1_inventory: Path, tmp_path_factory: pytest.TempPathFactory) -> Site:
+    workdir = tmp_path_factory.mktemp("release")
+    node = run_playbook(
+        workdir,
+        [{"name": "Node for the app user.", "hosts": "pms1", "become": True, "roles": ["slipway_node"]}],
+        args=["-i", str(pms1_inventory)],
+        env=REMOTE_TEMP,
+        timeout=TIMEOUT,
+    )
+    assert node.rc == 0, node.output[-3000:]
+    make_portal_versions(workdir / "portal")
+    publish_into_host(workdir / "portal", pms1.rootfs)
+    facts = pms1.facts
+    env_line = (
+        f"DATABASE_URL=postgresql://{facts['pg_user']}:{facts['pg_password']}@127.0.0.1:{facts['pg_port']}/"
+        f"{facts['prod_db']}?schema=public"
+    )
+    pms1.ssh(
+        "bash",
+        "-c",
+        f"install -d -o deploy -g deploy -m 750 {BASE} {BASE}/shared {BASE}/shared/App && "
+        f"install -o deploy -g deploy -m 600 /dev/stdin {BASE}/shared/App/.env",
+        input=env_line + "\nPORT=3000\n",
+    )
+    return Site(pms1, pms1_inventory, workdir, free_port({pms1.ssh_port, facts["pg_port"]}))
+
+
+@pytest.mark.parametrize("tag", ["v1.2", "v1.2.3;id", "../x", "", "v1.2.3\n", "V1.2.3", None])
+def test_bad_tags_are_refused_before_anything_happens(site: Site, tag: str | None) -> None:
+    run = site.release(tag)
+    assert run.rc != 0
+    message = failure_message(run)
+    assert "is not of the form vX.Y.Z" in message, message
+    assert "\n" not in message.strip()
+    assert site.sh(f"ls {BASE}").split() == ["shared"], "nothing may be made before the tag is checked"
+
+
+def test_a_tag_missing_from_the_repository_is_refused(site: Site) -> None:
+    run = site.release("v9.9.9")
+    assert run.rc != 0
+    assert failure_message(run) == "release: the tag v9.9.9 does not exist in /srv/git/portal.git"
+    assert site.sh(f"ls -A {BASE}/releases") == ""
+
+
+def test_first_release_goes_live_under_pm2_cluster_through_current(site: Site) -> None:
+    run = site.release("v0.1.0")
+    assert run.rc == 0, run.output[-3000:]
+    assert health_version(site.port) == "0.1.0"
+    assert site.live().startswith("v0.1.0-")
+    apps = json.loads(site.sh("runuser -u deploy -- env HOME=/home/deploy pm2 jlist | sed -n '/^\\[/,$p'"))
+    ppms = [app for app in apps if app["name"] == "ppms"]
+    assert len(ppms) == 2
+    assert {app["pm2_env"]["exec_mode"] for app in ppms} == {"cluster_mode"}
+    assert {app["pm2_env"]["pm_cwd"] for app in ppms} == {f"{BASE}/current/App"}
+    assert site.sh("systemctl is-enabled pm2-deploy").strip() == "enabled"
+    assert "ppms" in site.sh("cat /home/deploy/.pm2/dump.pm2")
+    assert site.lock_is_free()
+
+
+def test_a_release_switches_to_the_new_version_without_failed_requests(site: Site) -> None:
+    old = site.live()
+    with Prober(site.port) as probe:
+        run = site.release("v0.1.1")
+    assert run.rc == 0, run.output[-3000:]
+    assert health_version(site.port) == "0.1.1"
+    assert probe.report.failed == 0, probe.report
+    assert probe.report.versions.get("0.1.1", 0) > 0
+    assert site.sh(f"readlink {BASE}/previous").strip() == f"releases/{old}"
+    assert len(site.sh(f"ls {BASE}/backups/*.dump").split()) == 2
+    log = site.sh(f"tail -n 1 {BASE}/releases.log").rstrip("\n").split("\t")
+    assert log[1:3] == ["release", "v0.1.1"] and log[4] == "ok"
+
+
+def _assert_failed_release_left_live(site: Site, run: PlaybookRun, live: str, tag: str) -> str:
+    assert run.rc != 0
+    message = failure_message(run)
+    assert message.startswith(f"release {tag} failed at step '"), message
+    assert f"The live release {live} keeps serving" in message
+    assert site.live() == live
+    assert health_version(site.port) == "0.1.1"
+    assert not [name for name in site.releases() if name.startswith(tag)], "half-made release left behind"
+    assert site.lock_is_free()
+    assert site.sh(f"tail -n 1 {BASE}/releases.log").split("\t")[4].startswith("failed at ")
+    return message
+
+
+def test_a_build_failure_leaves_the_live_release_serving(site: Site) -> None:
+    live = site.live()
+    with Prober(site.port) as probe:
+        run = site.release(BUILD_FAILS)
+    message = _assert_failed_release_left_live(site, run, live, BUILD_FAILS)
+    assert "'Build the release.'" in message
+    assert probe.report.failed == 0
+
+
+def test_a_migration_failure_stops_before_the_switch_and_names_the_backup(site: Site) -> None:
+    live = site.live()
+    run = site.release(MIGRATION_FAILS)
+    message = _assert_failed_release_left_live(site, run, live, MIGRATION_FAILS)
+    assert "'Run the database migrations.'" in message and "003_broken.sql" in message
+    backup = re.search(r"backup taken before migrating: (\S+\.dump)", message)
+    assert backup, message
+    assert site.sh(f"test -s {backup.group(1)} && echo present").strip() == "present"
+
+
+def test_a_failed_health_check_switches_back(site: Site) -> None:
+    live = site.live()
+    with Prober(site.port) as probe:
+        run = site.release(HEALTH_FAILS)
+    message = _assert_failed_release_left_live(site, run, live, HEALTH_FAILS)
+    assert "health check with version 0.1.4" in message and '"0.1.40"' in message
+    assert probe.report.versions.get("0.1.40", 0) > 0, "the bad version was live for a while"
+    assert probe.report.failed == 0, probe.report
+
+
+def test_a_killed_release_leaves_the_live_release_and_the_next_one_works(site: Site) -> None:
+    live = site.live()
+    proc = site.start_release("v0.1.5")
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # kill it while the build runs
+            if site.sh(f"ls -d {BASE}/releases/v0.1.5-*/App/node_modules 2>/dev/null", check=False).strip():
+                break
+            assert proc.poll() is None, "the release ended before it could be killed"
+            time.sleep(0.5)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert site.live() == live and health_version(site.port) == "0.1.1"
+    started = time.monotonic()
+    run = site.release("v0.1.5")
+    assert run.rc == 0, run.output[-3000:]
+    print(f"release after the kill took {time.monotonic() - started:.1f}s (waiting for the lock included)")
+    assert health_version(site.port) == "0.1.5"
+    assert len([name for name in site.releases() if name.startswith("v0.1.5-")]) == 1
+
+
+def test_two_releases_at_once_the_second_fails_naming_the_first(site: Site) -> None:
+    first = site.start_release("v0.1.6")
+    try:
+        deadline = time.monotonic() + 120
+        while "release v0.1.6" not in site.sh(f"cat {BASE}/deploy.lock", check=False):
+            assert time.monotonic() < deadline and first.poll() is None, (
+                "the first release never took the lock"
+            )
+            time.sleep(0.3)
+        second = site.release("v0.1.7", slipway_release_lock_wait=3)
+        assert second.rc != 0
+        message = failure_message(second)
+        assert "is held by release v0.1.6 by" in message, message
+        assert first.wait(TIMEOUT) == 0
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    assert health_version(site.port) == "0.1.6"
+
+
+def test_rollback_goes_to_the_previous_release_and_says_migrations_stay(site: Site) -> None:
+    before = site.live()
+    previous = site.sh(f"readlink {BASE}/previous").strip().removeprefix("releases/")
+    with Prober(site.port) as probe:
+        run = site.play("rollback.yml")
+    assert run.rc == 0, run.output[-3000:]
+    assert site.live() == previous and health_version(site.port) == "0.1.5"
+    assert "Database migrations are NOT rolled back" in run.stdout
+    assert re.search(rf"the latest backup is {BASE}/backups/\S+\.dump", run.stdout)
+    assert probe.report.failed == 0, probe.report
+    forward = site.play("rollback.yml", release=before)
+    assert forward.rc == 0, forward.output[-3000:]
+    assert site.live() == before and health_version(site.port) == "0.1.6"
+    bad = site.play("rollback.yml", release="../etc")
+    assert bad.rc != 0 and "is not a release directory name" in failure_message(bad)
+
+
+def test_the_deploy_workflow_step_takes_the_tag_from_the_runner_env_and_prunes(site: Site) -> None:
+    env = {"FORGEJO_REF_NAME": "v0.1.7", "GITHUB_REF_NAME": "v0.1.7", "FORGEJO_ACTOR": "hardik"}
+    run = site.release(None, env=env, slipway_release_keep=2)
+    assert run.rc == 0, run.output[-3000:]
+    assert health_version(site.port) == "0.1.7"
+    names = site.releases()
+    assert len(names) == 2 and any(name.startswith("v0.1.7-") for name in names), names
+    assert {site.live(), site.sh(f"readlink {BASE}/previous").strip().removeprefix("releases/")} == set(names)
+    assert site.sh(f"tail -n 1 {BASE}/releases.log").rstrip("\n").split("\t")[5] == "deploy workflow (hardik)"
+    github_only = site.release(None, env={"GITHUB_REF_NAME": "v9.9.8"})
+    assert "the tag v9.9.8 does not exist" in failure_message(github_only)
