@@ -46,6 +46,29 @@ def portal_tree(dest: Path) -> Path:
     return dest
 
 
+def toolkit_snapshot(dest: Path) -> Path:
+    """The repository's tracked files as they are now, in a git repository of their own.
+
+    Provisioning copies the toolkit's tracked files; taking them from this snapshot keeps a test
+    session's runs comparable while the working tree changes under it.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    tracked = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "-z"], check=True, capture_output=True, timeout=60
+    )
+    packed = subprocess.run(
+        ["tar", "-C", str(ROOT), "--null", "-T", "-", "--ignore-failed-read", "-cf", "-"],
+        input=tracked.stdout,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    subprocess.run(["tar", "-C", str(dest), "-xf", "-"], input=packed.stdout, check=True, timeout=120)
+    for argv in (["git", "init", "-q"], ["git", "add", "-A"]):
+        subprocess.run(argv, cwd=dest, check=True, capture_output=True, timeout=120)
+    return dest
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *_args: Any) -> None:
         pass
@@ -83,8 +106,10 @@ class SiteWorld:
         self.runner_url = ""
         self.runner_sha256 = ""
         self.token = ""
+        self.toolkit = Path()
 
     def start(self) -> SiteWorld:
+        self.toolkit = toolkit_snapshot(self.workdir / "toolkit")
         self.forgejo.start()
         self.forgejo.add_user(OWNER, admin=True)
         self.forgejo.create_repo(OWNER, REPO, source_dir=portal_tree(self.workdir / "portal"))
@@ -125,6 +150,7 @@ class SiteWorld:
             "slipway_forgejo_runner_version": RUNNER_VERSION,
             "slipway_forgejo_runner_url": self.runner_url,
             "slipway_forgejo_runner_sha256": self.runner_sha256,
+            "slipway_watcher_toolkit_source": str(self.toolkit),
             # The sandbox's cluster listens on a port chosen at run time; hooks scrub the test copy.
             "slipway_testdb_mirror_hooks": {
                 "50-scrub-people.sql": "UPDATE people SET email = 'person' || id || '@example.invalid';\n",
