@@ -30,6 +30,10 @@ def _no_secret_leaks(watcher):
 def test_portal_issue_is_triaged_queued_fixed_and_gets_a_pull_request(watcher):
     number = watcher.issue("Tonnage rounds down", BUG)
     watcher.script(watcher.triage_says(TRIAGE_OK), watcher.fix_does(*watcher.fixing_the_bug()))
+    first = watcher.run_watcher()
+    assert first.rc == 0, first.output
+    # triage only: the fix waits for the next run, leaving a window to add `interactive`
+    assert watcher.labels(number) == ["claude-queue", "portal"] and watcher.pulls() == []
     run = watcher.run_watcher()
     assert run.rc == 0, run.output
     comments = watcher.comments(number)
