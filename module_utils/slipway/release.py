@@ -36,7 +36,8 @@ class PrunePlan:
 
 def plan_prune(releases_dir: Path, keep: int, protect: set[str]) -> PrunePlan:
     """Which release directories to remove: half-made ones, and finished ones beyond the ``keep``
-    newest. Directories named in ``protect`` (the live and the previous release) always stay."""
+    newest. Directories named in ``protect`` (the live and the previous release) always stay and
+    count towards ``keep``."""
     plan = PrunePlan()
     if not releases_dir.is_dir():
         return plan
@@ -45,14 +46,15 @@ def plan_prune(releases_dir: Path, keep: int, protect: set[str]) -> PrunePlan:
         key=lambda p: (release_stamp(p.name), p.name),
         reverse=True,
     )
-    finished = 0
+    present = {path.name for path in entries}
+    slots = keep - len(protect & present)  # the live and previous releases count towards keep
     for path in entries:
         if path.name in protect:
             plan.kept.append(path.name)
         elif not (path / BUILT_MARKER).exists():
             plan.remove_stale.append(path.name)
-        elif finished < keep:
-            finished += 1
+        elif slots > 0:
+            slots -= 1
             plan.kept.append(path.name)
         else:
             plan.remove_old.append(path.name)

@@ -18,7 +18,7 @@ LEGACY = "/home/deploy/legacy-pms"
 
 def _as_deploy(target: Site, script: str) -> str:
     env = "export PATH=/usr/local/bin:/usr/bin:/bin HOME=/home/deploy CI=true NEXT_TELEMETRY_DISABLED=1"
-    return site.pms1.ssh(
+    return target.pms1.ssh(
         "runuser", "-u", "deploy", "--", "bash", "-c", f"{env}; {script}", timeout=600
     ).stdout
 

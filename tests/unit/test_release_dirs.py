@@ -42,13 +42,16 @@ def test_pruning_keeps_the_newest_n_and_the_protected_ones(tmp_path: Path) -> No
     for day in range(1, 8):
         _release(tmp_path, f"v0.1.{day}-2026010{day}T000000Z")
     plan = plan_prune(tmp_path, keep=3, protect={"v0.1.1-20260101T000000Z"})
-    assert plan.remove_old == [
-        "v0.1.4-20260104T000000Z",
-        "v0.1.3-20260103T000000Z",
-        "v0.1.2-20260102T000000Z",
-    ]
-    assert "v0.1.1-20260101T000000Z" in plan.kept
-    assert len(plan.kept) == 4 and plan.remove_stale == []
+    assert plan.kept == ["v0.1.7-20260107T000000Z", "v0.1.6-20260106T000000Z", "v0.1.1-20260101T000000Z"]
+    assert plan.remove_old == [f"v0.1.{day}-2026010{day}T000000Z" for day in (5, 4, 3, 2)]
+    assert plan.remove_stale == []
+
+
+def test_more_protected_releases_than_keep_are_all_kept(tmp_path: Path) -> None:
+    for day in range(1, 4):
+        _release(tmp_path, f"v0.1.{day}-2026010{day}T000000Z")
+    plan = plan_prune(tmp_path, keep=1, protect={"v0.1.1-20260101T000000Z", "v0.1.2-20260102T000000Z"})
+    assert plan.remove_old == ["v0.1.3-20260103T000000Z"]
 
 
 def test_half_made_releases_are_stale_unless_live(tmp_path: Path) -> None:
