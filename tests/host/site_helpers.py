@@ -98,8 +98,13 @@ def changed_tasks(run: PlaybookRun) -> list[str]:
 class SiteWorld:
     """Forgejo double + runner download server + inventory for one disposable pms1."""
 
-    def __init__(self, host: Pms1Host, workdir: Path) -> None:
+    def __init__(self, host: Pms1Host, workdir: Path, agent: bool = False, **extra_vars: Any) -> None:
+        """``agent``: Claude runs as the agent user (slipway_agent_enabled, the role's default); the
+        site tests pin the runbook's same-user layout, the agent-isolation tests the agent's.
+        ``extra_vars`` are added to the inventory's variables."""
         self.host = host
+        self.agent = agent
+        self.extra_vars = extra_vars
         self.workdir = Path(workdir)
         self.forgejo = ForgejoDouble(self.workdir / "forgejo")
         self._download: http.server.ThreadingHTTPServer | None = None
@@ -155,6 +160,8 @@ class SiteWorld:
             "slipway_testdb_mirror_hooks": {
                 "50-scrub-people.sql": "UPDATE people SET email = 'person' || id || '@example.invalid';\n",
             },
+            "slipway_agent_enabled": self.agent,
+            **self.extra_vars,
         }
 
     def inventory(self, path: Path) -> Path:
