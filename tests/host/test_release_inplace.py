@@ -70,6 +70,7 @@ def test_the_in_place_checkout_is_converted_without_an_outage(site: Site, tmp_pa
     assert probe.report.longest_gap_ms < 10_000, probe.report
     assert probe.report.versions.get("0.1.0", 0) > 0
 
+    (tmp_path / "rollback").mkdir()
     rollback = run_playbook(
         tmp_path / "rollback",
         Path("rollback.yml"),
