@@ -1,4 +1,4 @@
-# Slipway: the two commands are `make demo` and `make test`.
+# Slipway: the two commands are `make demo` (ARGS=--keep to leave the sandbox up) and `make test`.
 .PHONY: setup venv lint test unit integration demo
 
 setup:
@@ -20,4 +20,4 @@ integration: venv
 	.venv/bin/python -m pytest tests/integration
 
 demo:
-	scripts/demo
+	scripts/demo $(ARGS)
