@@ -227,14 +227,13 @@ class Demo:
                 "slipway_release_repo_url": self.world.forgejo.git_url(OWNER, REPO),
                 "slipway_release_repo_token": self.world.token,
                 "slipway_release_migrate_command": "pnpm migrate",
-                "slipway_watcher_config_extra": {
-                    "claudeEnv": {
-                        "ANTHROPIC_BASE_URL": self.model.url,
-                        "ANTHROPIC_API_KEY": "sk-ant-sandbox-model-double",
-                        "CLAUDE_CODE_MAX_RETRIES": "1",
-                    },
-                    "fix": {"timeoutSeconds": 300, "maxTurns": 20, "perRun": 1},
+                # Claude runs as the agent user: its endpoint and key go to the agent's settings
+                "slipway_agent_claude_env": {
+                    "ANTHROPIC_BASE_URL": self.model.url,
+                    "CLAUDE_CODE_MAX_RETRIES": "1",
                 },
+                "slipway_agent_claude_secret_env": {"ANTHROPIC_API_KEY": "sk-ant-sandbox-model-double"},
+                "slipway_watcher_config_extra": {"fix": {"timeoutSeconds": 300, "maxTurns": 20, "perRun": 1}},
             }
         )
         return variables
@@ -315,7 +314,12 @@ class Demo:
             if expect not in labels:
                 comments = self.api("GET", f"/issues/{self.issue_number}/comments")
                 last = comments[-1]["body"][:300] if comments else "no comment"
-                raise RuntimeError(f"expected {expect}, labels are {labels}; last comment: {last}")
+                log = self.host.ssh(
+                    "sh", "-c", f"tail -n 3 /home/{APP_USER}/issue-watcher/logs/watcher-*.log", check=False
+                ).stdout.strip()
+                raise RuntimeError(
+                    f"expected {expect}, labels are {labels}; last comment: {last}; watcher log: {log}"
+                )
             if expect == "claude-pr":
                 pulls = self.api("GET", "/pulls?state=open")
                 self.pr_number = pulls[0]["number"]
