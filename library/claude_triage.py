@@ -16,11 +16,9 @@ description:
   - Cost, turns and duration go to the ledger; Claude's stream goes to C(logs/claude-triage-N-*.log).
 version_added: "1.0.0"
 author: Slipway
+extends_documentation_fragment:
+  - slipway_watcher
 options:
-  config:
-    description: Path of the watcher configuration (Forgejo, Claude, paths and budgets).
-    type: path
-    default: ~/issue-watcher/watcher.config.json
   number:
     description: The issue to triage.
     type: int
@@ -32,7 +30,6 @@ attributes:
   diff_mode:
     support: none
 requirements:
-  - httpx
   - the Claude Code CLI (C(claudeExe) in the configuration)
 """
 
@@ -60,19 +57,13 @@ outcome:
     log_path: {description: Claude's stream-json log., type: str}
 """
 
-from ansible.module_utils.slipway.pipeline import client_for, triage
-from ansible.module_utils.slipway.watcher_module import run_watcher_step, watcher_module
+from ansible.module_utils.slipway.pipeline import triage
+from ansible.module_utils.slipway.watcher_module import run_issue_step, watcher_module
 
 
 def main() -> None:
     module = watcher_module({"number": {"type": "int", "required": True}})
-
-    def step(cfg):
-        with client_for(cfg) as client:
-            outcome = triage(cfg, client, module.params["number"], module.check_mode)
-        return {"changed": outcome.changed, "outcome": outcome.as_dict()}
-
-    run_watcher_step(module, step)
+    run_issue_step(module, triage)
 
 
 if __name__ == "__main__":

@@ -17,19 +17,14 @@ description:
   - Reports today's spend from the ledger against C(dailySpendCapUsd).
 version_added: "1.0.0"
 author: Slipway
-options:
-  config:
-    description: Path of the watcher configuration.
-    type: path
-    default: ~/issue-watcher/watcher.config.json
+extends_documentation_fragment:
+  - slipway_watcher
 attributes:
   check_mode:
     support: full
     description: Only reads; log pruning is skipped in check mode.
   diff_mode:
     support: none
-requirements:
-  - httpx
 """
 
 EXAMPLES = r"""

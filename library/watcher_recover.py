@@ -12,19 +12,14 @@ description:
     comment saying so and how to retry.
 version_added: "1.0.0"
 author: Slipway
-options:
-  config:
-    description: Path of the watcher configuration.
-    type: path
-    default: ~/issue-watcher/watcher.config.json
+extends_documentation_fragment:
+  - slipway_watcher
 attributes:
   check_mode:
     support: full
     description: Reports the stale issues without changing them.
   diff_mode:
     support: none
-requirements:
-  - httpx
 """
 
 EXAMPLES = r"""

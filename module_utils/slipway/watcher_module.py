@@ -7,6 +7,7 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.slipway.forgejo import HAS_HTTPX, HTTPX_IMPORT_ERROR, ForgejoError
+from ansible.module_utils.slipway.pipeline import client_for
 from ansible.module_utils.slipway.watcher import ConfigError, WatcherConfig, load_config
 
 CONFIG_OPTION = {"config": {"type": "path", "default": "~/issue-watcher/watcher.config.json"}}
@@ -34,3 +35,13 @@ def run_watcher_step(module: AnsibleModule, step: Callable[[WatcherConfig], dict
     except (ConfigError, ValueError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)
+
+
+def run_issue_step(module: AnsibleModule, action: Callable[..., Any]) -> None:
+    """Run ``action(cfg, client, number, check_mode)`` on the module's issue and exit with its outcome."""
+    def step(cfg: WatcherConfig) -> dict[str, Any]:
+        with client_for(cfg) as client:
+            outcome = action(cfg, client, module.params["number"], module.check_mode)
+        return {"changed": outcome.changed, "outcome": outcome.as_dict()}
+
+    run_watcher_step(module, step)
