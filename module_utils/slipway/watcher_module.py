@@ -39,6 +39,7 @@ def run_watcher_step(module: AnsibleModule, step: Callable[[WatcherConfig], dict
 
 def run_issue_step(module: AnsibleModule, action: Callable[..., Any]) -> None:
     """Run ``action(cfg, client, number, check_mode)`` on the module's issue and exit with its outcome."""
+
     def step(cfg: WatcherConfig) -> dict[str, Any]:
         with client_for(cfg) as client:
             outcome = action(cfg, client, module.params["number"], module.check_mode)
