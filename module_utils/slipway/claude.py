@@ -225,20 +225,31 @@ def result_from(
 
 
 # -- process handling ---------------------------------------------------------------
+def proc_stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/PID/stat after "pid (comm)" (state, ppid, pgrp, session, ...), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def all_proc_stats() -> Iterator[tuple[int, list[str]]]:
+    """(pid, stat fields) of every process that can still be read."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = proc_stat(entry)
+            if fields:
+                yield int(entry), fields
+
+
 def session_members(sid: int) -> list[int]:
     """PIDs of live processes in session ``sid`` (Linux /proc), even if they changed process group."""
     members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
+    for pid, fields in all_proc_stats():
         # after "pid (comm)": state ppid pgrp session ...
         if len(fields) > 3 and fields[3] == str(sid) and fields[0] != "Z":
-            members.append(int(entry))
+            members.append(pid)
     return members
 
 
@@ -335,16 +346,9 @@ def supervised(argv: list[str], grace_s: float) -> list[str]:
 def descendants(pid: int) -> list[int]:
     """Live descendants of ``pid`` (from /proc), children before grandchildren."""
     children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
+    for child, fields in all_proc_stats():
         if fields[0] != "Z":
-            children.setdefault(int(fields[1]), []).append(int(entry))
+            children.setdefault(int(fields[1]), []).append(child)
     found: list[int] = []
     todo = [pid]
     while todo:

@@ -16,8 +16,20 @@ from ansible.module_utils.slipway import claude, gitops, lifecycle
 from ansible.module_utils.slipway.forgejo import ForgejoClient, ForgejoConfig, ForgejoError
 from ansible.module_utils.slipway.prompts import IssueText, fix_prompt, parse_triage, triage_prompt
 from ansible.module_utils.slipway.sanitize import one_line, safe_markdown, scrub_secrets
-from ansible.module_utils.slipway.watcher import WatcherConfig, claude_log_path, log_line, now_utc
-from ansible.module_utils.slipway.workspace import WorkspaceError, git_for, workspace_for
+from ansible.module_utils.slipway.watcher import (
+    StageBudget,
+    WatcherConfig,
+    claude_log_path,
+    log_line,
+    now_utc,
+)
+from ansible.module_utils.slipway.workspace import (
+    AgentWorkspace,
+    LocalWorkspace,
+    WorkspaceError,
+    git_for,
+    workspace_for,
+)
 
 TRIAGE_TOOLS = ["Read", "Grep", "Glob", "LS", "Bash(git log:*)", "Bash(git grep:*)", "Bash(git show:*)"]
 LOG_TAIL_LINES = 25
@@ -71,6 +83,30 @@ def claude_env(cfg: WatcherConfig) -> dict[str, str]:
         if cfg.token and cfg.token in env[name]:
             del env[name]
     return env
+
+
+def run_claude_in(
+    workspace: LocalWorkspace | AgentWorkspace,
+    cfg: WatcherConfig,
+    budget: StageBudget,
+    prompt: str,
+    log_path: Path,
+    **options: Any,
+) -> claude.ClaudeResult:
+    """One Claude run in the workspace, within the stage's budget (turns, timeout)."""
+    exe, run_as = workspace.claude_command()
+    return claude.run_claude(
+        exe,
+        prompt,
+        workspace.cwd,
+        str(log_path),
+        max_turns=budget.max_turns,
+        timeout_s=budget.timeout_seconds,
+        env=claude_env(cfg),
+        model=cfg.model,
+        run_as=run_as,
+        **options,
+    )
 
 
 def remote_url(cfg: WatcherConfig) -> str:
@@ -169,18 +205,8 @@ def triage(cfg: WatcherConfig, client: ForgejoClient, number: int, check_mode: b
             "",
         )
     else:
-        exe, run_as = workspace.claude_command()
-        run = claude.run_claude(
-            exe,
-            triage_prompt(text),
-            workspace.cwd,
-            str(log_path),
-            max_turns=cfg.triage.max_turns,
-            timeout_s=cfg.triage.timeout_seconds,
-            env=claude_env(cfg),
-            allowed_tools=TRIAGE_TOOLS,
-            model=cfg.model,
-            run_as=run_as,
+        run = run_claude_in(
+            workspace, cfg, cfg.triage, triage_prompt(text), log_path, allowed_tools=TRIAGE_TOOLS
         )
         if not run.ok:
             decision_route, reason, breakdown = (
@@ -279,20 +305,8 @@ def _fix_steps(
         test_command=cfg.test_hint,
         triage_comment=triage_comment_id(cfg, number),
     )
-    exe, run_as = workspace.claude_command()
     claude_started = time.monotonic()
-    run = claude.run_claude(
-        exe,
-        prompt,
-        workspace.cwd,
-        str(log_path),
-        max_turns=cfg.fix.max_turns,
-        timeout_s=cfg.fix.timeout_seconds,
-        env=claude_env(cfg),
-        skip_permissions=True,
-        model=cfg.model,
-        run_as=run_as,
-    )
+    run = run_claude_in(workspace, cfg, cfg.fix, prompt, log_path, skip_permissions=True)
     outcome.claude_wall_ms = int((time.monotonic() - claude_started) * 1000)
     outcome.cost_usd, outcome.num_turns, outcome.duration_ms = run.cost_usd, run.num_turns, run.duration_ms
     if not run.ok:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ansible.module_utils.slipway.claude import proc_stat
 from ansible.module_utils.slipway.gitops import DEFAULT_PROTECTED
 
 DEFAULT_VERIFY = ["bash", "-c", "cd App && set -a && . ./.env && set +a && pnpm test:integration"]
@@ -257,11 +258,8 @@ while start_of(pid) == start:
 
 
 def _start_time(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[19]
-    except OSError:
-        return None
+    fields = proc_stat(pid)
+    return fields[19] if fields else None
 
 
 def _cmdline(pid: int) -> list[str]:
@@ -273,11 +271,8 @@ def _cmdline(pid: int) -> list[str]:
 
 
 def _ppid(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
-            return int(handle.read().rsplit(")", 1)[1].split()[1])
-    except OSError:
-        return 0
+    fields = proc_stat(pid)
+    return int(fields[1]) if fields else 0
 
 
 def _is_sshd_session(argv: list[str]) -> bool:
