@@ -71,6 +71,8 @@ class ClaudeResult:
     permission_denials: list[Any] = field(default_factory=list)
     session_id: str | None = None
     log_path: str = ""
+    cost_source: str = "cli"  # "gateway": measured by the model gateway, not taken from the CLI's output
+    cli_cost_usd: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,6 +104,8 @@ def build_argv(
     skip_permissions: bool = False,
     model: str | None = None,
     run_as: list[str] | None = None,
+    tools: list[str] | None = None,
+    extra_args: list[str] | None = None,
 ) -> list[str]:
     """The command line for a headless run. The prompt is NOT in it: it is fed on stdin."""
     if max_turns < 1:
@@ -111,11 +115,14 @@ def build_argv(
     if allowed_tools:
         # One comma-separated value: the option is variadic, so a following positional would be eaten.
         argv += ["--allowedTools", ",".join(allowed_tools)]
+    if tools is not None:
+        # The only tools that exist for the run (the allow-list above only skips their prompts).
+        argv += ["--tools", ",".join(tools)]
     if skip_permissions:
         argv.append("--dangerously-skip-permissions")
     if model:
         argv += ["--model", model]
-    return argv
+    return argv + list(extra_args or [])
 
 
 # -- reading the result -------------------------------------------------------------
@@ -428,6 +435,8 @@ def run_claude(
     skip_permissions: bool = False,
     model: str | None = None,
     run_as: list[str] | None = None,
+    tools: list[str] | None = None,
+    extra_args: list[str] | None = None,
     kill_grace_s: float = KILL_GRACE_S,
 ) -> ClaudeResult:
     """Run the CLI once on ``prompt`` (stdin) in ``cwd``; stream its output into ``log_path``.
@@ -442,6 +451,8 @@ def run_claude(
         skip_permissions=skip_permissions,
         model=model,
         run_as=run_as,
+        tools=tools,
+        extra_args=extra_args,
     )
     os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
     started = time.monotonic()

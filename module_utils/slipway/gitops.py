@@ -117,9 +117,15 @@ def fetch_base(git: Git, mirror: Path, remote_url: str, base: str) -> str:
     return git.out(["rev-parse", f"refs/heads/{base}"], git_dir=mirror)
 
 
-def reset_clone(git: Git, clone: Path, mirror: Path, base: str, branch: str | None) -> str:
+SYNC_KEEP = (".env", "node_modules")
+
+
+def reset_clone(
+    git: Git, clone: Path, mirror: Path, base: str, branch: str | None, keep: Iterable[str] | None = None
+) -> str:
     """Bring the clone to the mirror's base commit on ``branch`` (or detached), keeping ignored files
-    such as the app ``.env`` and ``node_modules``; return the base commit."""
+    such as the app ``.env`` and ``node_modules``; return the base commit. With ``keep``, every other
+    untracked or ignored file is removed too (only those patterns survive)."""
     if not (clone / ".git").exists():
         raise GitError(f"{clone} is not a git clone (provision it with site.yml)")
     git.run(["fetch", "-q", str(mirror), f"+refs/heads/{base}:refs/remotes/origin/{base}"], cwd=clone)
@@ -129,7 +135,10 @@ def reset_clone(git: Git, clone: Path, mirror: Path, base: str, branch: str | No
         git.run(["checkout", "-q", "-f", "-B", branch, commit], cwd=clone)
     else:
         git.run(["checkout", "-q", "-f", "--detach", commit], cwd=clone)
-    git.run(["clean", "-q", "-fd"], cwd=clone)
+    if keep is None:
+        git.run(["clean", "-q", "-fd"], cwd=clone)
+    else:
+        git.run(["clean", "-q", "-ffdx", *[f"--exclude={pattern}" for pattern in keep]], cwd=clone)
     return commit
 
 
@@ -164,6 +173,10 @@ def fetch_branch_from(git: Git, mirror: Path, source: str, branch: str) -> str:
     ensure_mirror(git, mirror)
     git.run(["fetch", "-q", source, f"+refs/heads/{branch}:refs/heads/{branch}"], git_dir=mirror)
     return git.out(["rev-parse", f"refs/heads/{branch}"], git_dir=mirror)
+
+
+def branch_commit(git: Git, mirror: Path, branch: str) -> str:
+    return git.out(["rev-parse", "--verify", f"refs/heads/{branch}^{{commit}}"], git_dir=mirror)
 
 
 def commits_since(git: Git, mirror: Path, base_commit: str, branch: str) -> list[str]:

@@ -10,10 +10,12 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from secrets import token_hex
 from typing import Any
 
 from ansible.module_utils.slipway import claude, gitops, lifecycle
 from ansible.module_utils.slipway.forgejo import ForgejoClient, ForgejoConfig, ForgejoError
+from ansible.module_utils.slipway.model_gateway import price_of
 from ansible.module_utils.slipway.prompts import IssueText, fix_prompt, parse_triage, triage_prompt
 from ansible.module_utils.slipway.sanitize import one_line, safe_markdown, scrub_secrets
 from ansible.module_utils.slipway.watcher import (
@@ -31,7 +33,9 @@ from ansible.module_utils.slipway.workspace import (
     workspace_for,
 )
 
-TRIAGE_TOOLS = ["Read", "Grep", "Glob", "LS", "Bash(git log:*)", "Bash(git grep:*)", "Bash(git show:*)"]
+# Tools that cannot run or write anything: no Bash at all (``git grep -O``, ``git log --output=`` ...).
+# In agent mode, agent-run enforces this list and runs triage with the clone read-only.
+TRIAGE_TOOLS = ["Read", "Grep", "Glob", "LS"]
 LOG_TAIL_LINES = 25
 
 
@@ -48,6 +52,7 @@ class Outcome:
     pr_number: int | None = None
     pr_url: str | None = None
     cost_usd: float = 0.0
+    cost_source: str = ""  # gateway: measured by the model gateway; cli: the CLI's own figure
     num_turns: int = 0
     duration_ms: int = 0
     log_path: str | None = None
@@ -94,8 +99,9 @@ def run_claude_in(
     **options: Any,
 ) -> claude.ClaudeResult:
     """One Claude run in the workspace, within the stage's budget (turns, timeout)."""
-    exe, run_as = workspace.claude_command()
-    return claude.run_claude(
+    run_id = token_hex(8)
+    exe, run_as, extra = workspace.claude_command(run_id)
+    result = claude.run_claude(
         exe,
         prompt,
         workspace.cwd,
@@ -105,8 +111,20 @@ def run_claude_in(
         env=claude_env(cfg),
         model=cfg.model,
         run_as=run_as,
+        extra_args=extra,
         **options,
     )
+    measured = workspace.measured_usage(run_id)
+    if measured is not None:
+        # The spend cap counts what the gateway measured, never the cost the CLI's output claims.
+        result.cli_cost_usd, result.cost_usd = (
+            result.cost_usd,
+            price_of(measured.get("models") or {}, cfg.model_prices),
+        )
+        result.cost_source = "gateway"
+    elif isinstance(workspace, AgentWorkspace):
+        log_line(cfg.log_dir, f"no gateway measurement for Claude run {run_id}; counting the CLI's figure")
+    return result
 
 
 def remote_url(cfg: WatcherConfig) -> str:
@@ -135,6 +153,7 @@ def record(cfg: WatcherConfig, outcome: Outcome) -> None:
             "result": outcome.result,
             "reason": outcome.reason,
             "cost_usd": outcome.cost_usd,
+            "cost_source": outcome.cost_source,
             "num_turns": outcome.num_turns,
             "duration_ms": outcome.duration_ms,
             "pr": outcome.pr_number,
@@ -206,7 +225,13 @@ def triage(cfg: WatcherConfig, client: ForgejoClient, number: int, check_mode: b
         )
     else:
         run = run_claude_in(
-            workspace, cfg, cfg.triage, triage_prompt(text), log_path, allowed_tools=TRIAGE_TOOLS
+            workspace,
+            cfg,
+            cfg.triage,
+            triage_prompt(text),
+            log_path,
+            allowed_tools=TRIAGE_TOOLS,
+            tools=TRIAGE_TOOLS,
         )
         if not run.ok:
             decision_route, reason, breakdown = (
@@ -241,6 +266,7 @@ def triage(cfg: WatcherConfig, client: ForgejoClient, number: int, check_mode: b
             run.num_turns,
             run.duration_ms,
         )
+        outcome.cost_source = run.cost_source
     record(cfg, outcome)
     log_line(cfg.log_dir, f"triage done: {result} ({outcome.reason or 'ok'})", number)
     return outcome
@@ -309,6 +335,7 @@ def _fix_steps(
     run = run_claude_in(workspace, cfg, cfg.fix, prompt, log_path, skip_permissions=True)
     outcome.claude_wall_ms = int((time.monotonic() - claude_started) * 1000)
     outcome.cost_usd, outcome.num_turns, outcome.duration_ms = run.cost_usd, run.num_turns, run.duration_ms
+    outcome.cost_source = run.cost_source
     if not run.ok:
         raise FixFailure(f"Claude's fix run failed: {run.reason}")
     if not workspace.finish(branch, f"Uncommitted changes left by the fix for #{number}"):
@@ -327,7 +354,8 @@ def _fix_steps(
             + "), which the unattended fixer may not change; a human should take this issue",
             route=lifecycle.INTERACTIVE,
         )
-    verified, verify_output = workspace.verify()
+    head_commit = gitops.branch_commit(git, cfg.mirror_dir, branch)
+    verified, verify_output = workspace.verify(branch, head_commit, base_commit)
     if not verified:
         first = verify_output.splitlines()[0] if verify_output else ""
         raise FixFailure("the verify command failed: " + one_line(first), detail=verify_output)

@@ -21,6 +21,15 @@ from ansible.module_utils.slipway.claude import proc_stat
 from ansible.module_utils.slipway.gitops import DEFAULT_PROTECTED
 
 DEFAULT_VERIFY = ["bash", "-c", "cd App && set -a && . ./.env && set +a && pnpm test:integration"]
+# USD per million tokens, by model-name prefix (the longest prefix wins; "*" for any other model, priced
+# as the dearest so that an unknown model never slips under the spend cap). Cache writes cost 1.25x
+# input and cache reads 0.1x unless given ("cacheWrite", "cacheRead").
+DEFAULT_MODEL_PRICES: dict[str, dict[str, float]] = {
+    "claude-opus": {"input": 15.0, "output": 75.0},
+    "claude-sonnet": {"input": 3.0, "output": 15.0},
+    "claude-haiku": {"input": 1.0, "output": 5.0},
+    "*": {"input": 15.0, "output": 75.0},
+}
 DEFAULT_TEST_HINT = "cd App && set -a; . ./.env; set +a; pnpm test:integration"
 
 
@@ -63,6 +72,7 @@ class WatcherConfig:
     forgejo_retries: int = 3
     agent_user: str = ""  # empty: the watcher's own user runs Claude (the runbook's setup)
     agent_runner: str = "/usr/local/libexec/slipway/agent-run"
+    model_prices: dict[str, dict[str, float]] = field(default_factory=lambda: dict(DEFAULT_MODEL_PRICES))
 
     def secrets(self) -> list[str]:
         values = [self.token]
@@ -188,6 +198,7 @@ def _from_raw(raw: dict, path: Path, home: Path) -> WatcherConfig:
         agent_runner=_typed(
             _typed(raw, "agent", dict, {}), "runner", str, "/usr/local/libexec/slipway/agent-run"
         ),
+        model_prices=_prices(raw),
     )
     if not cfg.forgejo_url.startswith(("http://", "https://")):
         raise ConfigError("'forgejoUrl' must start with http:// or https://")
@@ -196,6 +207,22 @@ def _from_raw(raw: dict, path: Path, home: Path) -> WatcherConfig:
     if not 1 <= cfg.dev_port <= 65535 or cfg.dev_port == 3000:
         raise ConfigError("'devPort' must be a free TCP port other than production's 3000")
     return cfg
+
+
+def _prices(raw: dict) -> dict[str, dict[str, float]]:
+    prices = _typed(raw, "modelPrices", dict, {})
+    for model, price in prices.items():
+        if not isinstance(price, dict) or not all(
+            k in ("input", "output", "cacheWrite", "cacheRead")
+            and isinstance(v, (int, float))
+            and not isinstance(v, bool)
+            and v >= 0
+            for k, v in price.items()
+        ):
+            raise ConfigError(
+                f"'modelPrices.{model}' must map input/output/cacheWrite/cacheRead to USD per million tokens"
+            )
+    return {**DEFAULT_MODEL_PRICES, **prices}
 
 
 def claude_credentials_present(cfg: WatcherConfig, environ: dict[str, str] | None = None) -> bool:

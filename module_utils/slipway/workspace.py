@@ -51,8 +51,12 @@ class LocalWorkspace:
     def sync(self, base: str, branch: str | None) -> str:
         return gitops.reset_clone(self.git, self.cfg.autofix_dir, self.cfg.mirror_dir, base, branch)
 
-    def claude_command(self) -> tuple[str, list[str] | None]:
-        return self.cfg.claude_exe, self.cfg.run_as or None
+    def claude_command(self, run_id: str) -> tuple[str, list[str] | None, list[str]]:
+        return self.cfg.claude_exe, self.cfg.run_as or None, []
+
+    def measured_usage(self, run_id: str) -> dict | None:
+        """Same-user mode has no gateway: nothing measured apart from what the CLI says."""
+        return None
 
     def finish(self, branch: str, message: str) -> bool:
         """Whether Claude stayed on the branch; commits what it left uncommitted."""
@@ -65,7 +69,8 @@ class LocalWorkspace:
         """Copy the branch into the watcher's mirror."""
         gitops.fetch_branch_from(self.git, self.cfg.mirror_dir, str(self.cfg.autofix_dir), branch)
 
-    def verify(self) -> tuple[bool, str]:
+    def verify(self, branch: str, commit: str, base_commit: str) -> tuple[bool, str]:
+        """Same-user (development) mode: the verify command in the clone itself, uncontained."""
         try:
             proc = subprocess.run(  # noqa: S603 - an argument list from the operator's configuration
                 self.cfg.verify_command,
@@ -94,13 +99,14 @@ class LocalWorkspace:
 
 
 class AgentWorkspace:
-    """The clone belongs to the agent user; every step goes through ``sudo -n -u AGENT agent-run``."""
+    """The clone belongs to the agent user; every step goes through ``sudo -n agent-run`` (root), which
+    runs it as the agent inside a contained unit of its own (see agent-run)."""
 
     def __init__(self, cfg: WatcherConfig):
         self.cfg = cfg
         self.git = git_for(cfg)
         self.cwd = str(cfg.home)
-        self.prefix = ["sudo", "-n", "-u", cfg.agent_user, "--", cfg.agent_runner]
+        self.prefix = ["sudo", "-n", "--", cfg.agent_runner]
 
     def _call(
         self, *args: str, stdin: bytes | None = None, timeout: float = 600
@@ -138,8 +144,19 @@ class AgentWorkspace:
             args = ["sync", "--base", base] + (["--branch", branch] if branch else [])
             return self._checked(*args, stdin=bundle.read_bytes()).decode().strip()
 
-    def claude_command(self) -> tuple[str, list[str] | None]:
-        return "claude", self.prefix
+    def claude_command(self, run_id: str) -> tuple[str, list[str] | None, list[str]]:
+        return "claude", self.prefix, ["--run-id", run_id]
+
+    def measured_usage(self, run_id: str) -> dict | None:
+        """What the model gateway measured for the run (never what the agent printed)."""
+        proc = self._call("usage", "--run-id", run_id, timeout=60)
+        if proc.returncode != 0:
+            return None
+        try:
+            usage = json.loads(proc.stdout.decode())
+        except ValueError:
+            return None
+        return usage if isinstance(usage, dict) and usage.get("measured_by") == "gateway" else None
 
     def finish(self, branch: str, message: str) -> bool:
         out = self._checked("finish", "--branch", branch, "--message", message)
@@ -152,9 +169,26 @@ class AgentWorkspace:
             bundle.write_bytes(data)
             gitops.fetch_branch_from(self.git, self.cfg.mirror_dir, str(bundle), branch)
 
-    def verify(self) -> tuple[bool, str]:
+    def verify(self, branch: str, commit: str, base_commit: str) -> tuple[bool, str]:
+        """Verify exactly ``commit`` (the mirror's ``branch``, the commit that will be pushed): agent-run
+        checks it out fresh from this bundle and runs the verify command in the same containment."""
+        with tempfile.TemporaryDirectory(prefix="slipway-bundle-") as tmp:
+            bundle = Path(tmp) / "verify.bundle"
+            self.git.run(
+                ["bundle", "create", "-q", str(bundle), f"refs/heads/{branch}", f"^{base_commit}"],
+                git_dir=self.cfg.mirror_dir,
+            )
+            data = bundle.read_bytes()
         try:
-            proc = self._call("verify", timeout=self.cfg.verify_timeout_seconds + 60)
+            proc = self._call(
+                "verify",
+                "--branch",
+                branch,
+                "--commit",
+                commit,
+                stdin=data,
+                timeout=self.cfg.verify_timeout_seconds + 60,
+            )
         except WorkspaceError as exc:
             return False, str(exc)
         output = (proc.stdout + proc.stderr).decode(errors="replace")
