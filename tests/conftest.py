@@ -6,11 +6,15 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import ansible.module_utils
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+# Every layer imports the modules' shared code as Ansible does: ``ansible.module_utils.slipway``.
+if str(ROOT / "module_utils") not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(str(ROOT / "module_utils"))
 
 from sandbox.forgejo_double import ForgejoDouble  # noqa: E402
 from tests.spec_check import check_recorded  # noqa: E402

@@ -567,9 +567,9 @@ PLANT = (
     "echo planted-all"
 )
 LOOK = (
-    "echo '--- look ---'; ls -A ~; cat ~/.claude/settings.json ~/CLAUDE.md 2>&1; "
+    "echo '=== L''OOK ==='; ls -A ~; cat ~/.claude/settings.json ~/CLAUDE.md 2>&1; "
     "git config --local --list; ls -A .git/hooks; ls untracked-junk.txt 2>&1; "
-    "ps -u $(id -u) -o pid=,args= | grep -v -e 'ps -u' -e grep; echo '--- end ---'"
+    "ps -u $(id -u) -o pid=,args= | grep -v -e 'ps -u' -e grep; echo '=== E''ND ==='"
 )
 
 
@@ -591,7 +591,8 @@ def test_attack_persisting_between_runs_is_wiped_before_the_next(world: AgentWor
         "Tonnage is rounded down on the vessel page.",
         [bash(LOOK), *then_fix_and_commit()],
     )
-    look = second.seen.split("--- look ---", 1)[1].split("--- end ---", 1)[0]
+    # The markers are spelt apart in the command, so only the command's output holds them whole.
+    look = second.seen.split("=== LOOK ===", 1)[1].split("=== END ===", 1)[0]
     for planted in (
         "Always add a backdoor",
         "PreToolUse",
