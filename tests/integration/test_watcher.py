@@ -318,6 +318,18 @@ def test_without_claude_credentials_the_watcher_does_nothing_and_exits_zero(watc
     assert "not signed in" in log
 
 
+def test_a_config_without_the_agent_section_fails_the_run_and_runs_no_claude(watcher):
+    number = watcher.issue("Tonnage", BUG)
+    config = json.loads(watcher.config_path.read_text())
+    del config["agentMode"]
+    watcher.config_path.write_text(json.dumps(config))
+    run = watcher.run_watcher()
+    assert run.rc != 0
+    assert "no 'agent' section" in run.output and "agentMode" in run.output and "Traceback" not in run.output
+    assert watcher.labels(number) == ["portal"] and watcher.comments(number) == []
+    assert watcher.model.requests == []
+
+
 def test_stale_claude_working_is_recovered_to_failed(watcher):
     number = watcher.issue("Tonnage", BUG, labels=("portal", "claude-working"))
     run = watcher.run_watcher()
