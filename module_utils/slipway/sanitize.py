@@ -84,8 +84,8 @@ _PLACEHOLDERS = re.compile(
     r"true|false|your[-_a-z]*|<[^>]*>|\$.*|\{.*|%.*|(?:process\.env|os\.environ|import\.meta\.env)\b.*)$"
 )
 _SENSITIVE_NAME = (
-    r"[A-Za-z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?|"
-    r"password|passwd|secret|token|api_?key|access_?key|private_?key)[A-Za-z0-9_]*"
+    r"[A-Za-z0-9_]{0,40}(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?|"
+    r"password|passwd|secret|token|api_?key|access_?key|private_?key)[A-Za-z0-9_]{0,40}"
 )
 
 
@@ -126,7 +126,7 @@ PATTERNS = [
     ),
     _Pattern(
         "password in a URL",
-        r"(?i)\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@'\"`<>]+:(?P<value>[^\s@/'\"`<>]+)@",
+        r"(?i)\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@'\"`<>]{1,200}:(?P<value>[^\s@/'\"`<>]{1,200})@",
     ),
     _Pattern("bearer token", r"(?i)\bbearer\s+(?P<value>[A-Za-z0-9._~+/=-]{12,})"),
     _Pattern(
@@ -141,8 +141,8 @@ PATTERNS = [
     # NAME=value as in an .env file or a shell (no spaces around '=', an upper-case secret-like name).
     _Pattern(
         "secret assignment",
-        r"(?<![A-Za-z0-9_])(?:export\s+)?[A-Z][A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|"
-        r"PRIVATE_?KEY|CREDENTIALS?)[A-Z0-9_]*=[\"']?(?P<value>[^\s\"'`#;,)]{4,})",
+        r"(?<![A-Za-z0-9_])(?:export\s+)?[A-Z][A-Z0-9_]{0,40}(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|"
+        r"PRIVATE_?KEY|CREDENTIALS?)[A-Z0-9_]{0,40}=[\"']?(?P<value>[^\s\"'`#;,)]{4,})",
     ),
     # Looser: ``password: hunter2``, ``"token": "abc..."`` in prose and logs; only redacted, never
     # a reason to refuse a push (code says ``password = req.body.password``).

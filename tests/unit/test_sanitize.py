@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from ansible.module_utils.slipway import sanitize
@@ -240,3 +241,11 @@ def test_code_span_cannot_be_closed_by_its_content():
     assert sanitize.code_span("a ` b") == "``a ` b``"
     assert sanitize.code_span("`x") == "`` `x ``"
     assert sanitize.code_span("bash -c 'x'") == "`bash -c 'x'`"
+
+
+def test_hostile_text_cannot_stall_the_scan():
+    started = time.monotonic()
+    for text in ("PASSWORD" * 20000, "a://" + "b" * 100_000, "eyJ" * 50_000, "```\n" * 20_000):
+        sanitize.find_secrets(text, ["abcdefgh"])
+        sanitize.safe_markdown(text)
+    assert time.monotonic() - started < 5
