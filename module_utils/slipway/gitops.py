@@ -195,6 +195,9 @@ def push_from_mirror(git: Git, mirror: Path, remote_url: str, branch: str) -> No
     )
 
 
+COMMIT_MESSAGES = "the commit messages"
+
+
 def diff_text(git: Git, mirror: Path, base_commit: str, branch: str) -> list[tuple[str, str]]:
     """What a branch adds, as ``(where, text)`` pairs for the pre-push secret scan: the added lines of
     each file (binary files as text), the new file names, and the commit messages."""
@@ -227,5 +230,5 @@ def diff_text(git: Git, mirror: Path, base_commit: str, branch: str) -> list[tup
             added.setdefault(current, []).append(line[1:])
     pieces = [(path, "\n".join(lines)) for path, lines in added.items() if path]
     pieces.append(("the file names", "\n".join(path for path in added if path)))
-    pieces.append(("the commit messages", git.out(["log", "--format=%B", rev], git_dir=mirror)))
+    pieces.append((COMMIT_MESSAGES, git.out(["log", "--format=%B", rev], git_dir=mirror)))
     return pieces

@@ -18,6 +18,7 @@ from ansible.module_utils.slipway import claude, gitops, lifecycle
 from ansible.module_utils.slipway.forgejo import ForgejoClient, ForgejoConfig, ForgejoError
 from ansible.module_utils.slipway.prompts import IssueText, fix_prompt, parse_triage, triage_prompt
 from ansible.module_utils.slipway.sanitize import (
+    closing_references,
     code_span,
     find_secrets,
     one_line,
@@ -337,7 +338,7 @@ def _fix_steps(
             + "), which the unattended fixer may not change; a human should take this issue",
             route=lifecycle.INTERACTIVE,
         )
-    refuse_secrets(cfg, git, base_commit, branch)
+    refuse_secrets(cfg, git, base_commit, branch, number)
     verify_log, verify_s = run_verify(cfg, workspace, number)
     gitops.push_from_mirror(git, cfg.mirror_dir, remote_url(cfg), branch)
     secrets = cfg.secrets()
@@ -368,16 +369,24 @@ def _fix_steps(
     outcome.result, outcome.reason = "pr", ""
 
 
-def refuse_secrets(cfg: WatcherConfig, git: gitops.Git, base_commit: str, branch: str) -> None:
+def refuse_secrets(cfg: WatcherConfig, git: gitops.Git, base_commit: str, branch: str, number: int) -> None:
     """Before anything is pushed: the branch's added lines, new file names and commit messages hold no
-    known secret value and nothing shaped like a secret. The refusal names kinds and places, never a
-    value."""
+    known secret value and nothing shaped like a secret (the refusal names kinds and places, never a
+    value), and no commit message would close or reopen another issue when merged."""
     secrets = cfg.secrets()
     found = []
     for where, text in gitops.diff_text(git, cfg.mirror_dir, base_commit, branch):
         kinds = find_secrets(text, secrets)
         if kinds:
             found.append(f"{', '.join(kinds)} in {redact(where, secrets)}")
+        if where == gitops.COMMIT_MESSAGES:
+            others = [ref for ref in closing_references(text) if ref != f"#{number}"]
+            if others:
+                raise FixFailure(
+                    "a commit message would close or reopen other issues when merged ("
+                    + ", ".join(redact(ref, secrets) for ref in others[:10])
+                    + "), so nothing was pushed"
+                )
     if found:
         raise FixFailure(
             "the change contains what looks like a secret ("

@@ -232,6 +232,17 @@ CLOSING = re.compile(
     r"(?i)(?<![\w])(close[sd]?|fix(?:e[sd])?|resolve[sd]?|reopen(?:s|ed)?)(?=[\s:]*(?:[\w.-]+/[\w.-]+)?[#!]\d"
     r"|[\s:]*https?://\S+/(?:issues|pulls)/\d)"
 )
+_CLOSING_REF = re.compile(
+    r"(?i)(?<![\w])(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?|reopen(?:s|ed)?)[\s:]*"
+    r"(?P<ref>(?:[\w.-]+/[\w.-]+)?[#!]\d+|https?://\S+/(?:issues|pulls)/\d+)"
+)
+
+
+def closing_references(text: str) -> list[str]:
+    """What closing/reopening keywords in ``text`` point at (``#7``, ``owner/repo#7``, URLs), in order."""
+    return [m.group("ref") for m in _CLOSING_REF.finditer(text or "")]
+
+
 _OPEN_FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _SAFE_INFO = re.compile(r"^[A-Za-z0-9_+#.-]{1,30}$")
 # Forgejo renders these code blocks as something other than code.

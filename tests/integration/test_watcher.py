@@ -46,6 +46,10 @@ def test_portal_issue_is_triaged_queued_fixed_and_gets_a_pull_request(watcher):
     assert (
         f"Fixes #{number}" in pull["body"] and "Rounded tonnage" in pull["body"] and "passed" in pull["body"]
     )
+    # the verification is a line naming the log, never the output
+    [verify_log] = watcher.logs.glob(f"claude-verify-{number}-*.log")
+    assert "passed (exit 0, " in pull["body"] and f"`{verify_log.name}`" in pull["body"]
+    assert "# pass" in verify_log.read_text() and "# pass" not in pull["body"]
     assert pull["html_url"] in comments[-1]
     fixed = watcher.remote_file(f"claude/issue-{number}", "App/lib/tonnage.js")
     assert "Math.round(value)" in fixed
@@ -167,6 +171,28 @@ def test_fix_that_commits_a_secret_is_refused_before_anything_is_pushed(watcher)
     assert "hunter2" not in comment and token not in comment
     # the planted file did hold both (the refusal is about what Claude committed, not a guess)
     assert token in config.read_text() and PLANTED_DB_URL in config.read_text()
+
+
+def test_fix_whose_commit_would_close_another_issue_is_refused(watcher):
+    other = watcher.issue("Unrelated", "leave me open", labels=("interactive",))
+    number = watcher.issue("Tonnage", BUG, labels=("portal", "claude-queue"))
+    steps = watcher.fixing_the_bug()
+    steps[2] = [
+        {
+            "tool": "Bash",
+            "input": {
+                "command": f"git -c user.name=c -c user.email=c@example.invalid commit -qam Tonnage -m 'Closes #{other}'"
+            },
+        }
+    ]
+    watcher.script(watcher.fix_does(*steps))
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert watcher.labels(number) == ["claude-failed", "portal"]
+    assert watcher.pulls() == [] and f"claude/issue-{number}" not in watcher.remote_branches()
+    comment = watcher.comments(number)[-1]
+    assert "would close or reopen other issues" in comment and f"#{other}" in comment
+    assert re.search(r"(?i)closes[\s:]*#\d", comment) is None
 
 
 def test_failing_verify_posts_the_reason_and_log_name_never_the_output(watcher):

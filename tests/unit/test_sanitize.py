@@ -249,3 +249,9 @@ def test_hostile_text_cannot_stall_the_scan():
         sanitize.find_secrets(text, ["abcdefgh"])
         sanitize.safe_markdown(text)
     assert time.monotonic() - started < 5
+
+
+def test_closing_references_are_listed_for_the_commit_message_check():
+    text = "Round tonnage\n\nFixes #5, closes: #7 and resolves o/r#9; see #3. reopened https://f/o/r/issues/2"
+    assert sanitize.closing_references(text) == ["#5", "#7", "o/r#9", "https://f/o/r/issues/2"]
+    assert sanitize.closing_references("fix the bug #4") == []
