@@ -239,7 +239,8 @@ def triage(cfg: WatcherConfig, client: ForgejoClient, number: int, check_mode: b
         body = (
             "Automatic triage could not produce a requirements breakdown, so this issue is routed to a human "
             f"(`interactive`).\n\nReason: {safe_line(reason, secrets)}\n\n"
-            f"Claude's log: `{log_path.name}`. To triage it again, remove the `interactive` label."
+            + (f"Claude's log: `{log_path.name}`. " if run else "")
+            + "To triage it again, remove the `interactive` label."
         )
     posted = client.add_comment(number, body)
     labels = set_labels(client, number, [decision_route], [], labels)
