@@ -9,6 +9,8 @@ short_description: Decide whether the Slipway issue watcher should run now
 description:
   - Reads and checks C(watcher.config.json). A missing or invalid configuration is a failure naming
     the file and the key.
+  - Fails closed, as a configuration error, when the configuration has no C(agent) section (the agent
+    user Claude runs as) and does not set C(agentMode) to C(same-user) explicitly.
   - Without Claude credentials (the configured C(claudeCredentials) file, by default
     C(~/.claude/.credentials.json), or E(ANTHROPIC_API_KEY); with a dedicated agent user, the agent's own,
     asked through C(agent-run check-credentials)) the watcher must do nothing, so cron can be enabled

@@ -206,3 +206,42 @@ def push_from_mirror(git: Git, mirror: Path, remote_url: str, branch: str) -> No
         git_dir=mirror,
         credentials=True,
     )
+
+
+COMMIT_MESSAGES = "the commit messages"
+
+
+def diff_text(git: Git, mirror: Path, base_commit: str, branch: str) -> list[tuple[str, str]]:
+    """What a branch adds, as ``(where, text)`` pairs for the pre-push secret scan: the added lines of
+    each file (binary files as text), the new file names, and the commit messages."""
+    rev = f"{base_commit}..refs/heads/{branch}"
+    out = git.out(
+        [
+            "-c",
+            "core.quotePath=false",
+            "diff",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-renames",
+            "--text",
+            "-U0",
+            rev,
+        ],
+        git_dir=mirror,
+    )
+    added: dict[str, list[str]] = {}
+    current, in_hunk = "", False
+    for line in out.splitlines():
+        if line.startswith("diff --git "):
+            current, in_hunk = "", False
+        elif not in_hunk and line.startswith("+++ "):
+            current = line[4:].removeprefix("b/") if line[4:] != "/dev/null" else ""
+            added.setdefault(current, [])
+        elif line.startswith("@@"):
+            in_hunk = True
+        elif in_hunk and line.startswith("+"):
+            added.setdefault(current, []).append(line[1:])
+    pieces = [(path, "\n".join(lines)) for path, lines in added.items() if path]
+    pieces.append(("the file names", "\n".join(path for path in added if path)))
+    pieces.append((COMMIT_MESSAGES, git.out(["log", "--format=%B", rev], git_dir=mirror)))
+    return pieces

@@ -7,6 +7,8 @@ never leaves ``claude-working`` behind and always frees the dev-server port.
 from __future__ import annotations
 
 import os
+import re
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,16 @@ from ansible.module_utils.slipway import claude, gitops, lifecycle
 from ansible.module_utils.slipway.forgejo import ForgejoClient, ForgejoConfig, ForgejoError
 from ansible.module_utils.slipway.model_gateway import price_of
 from ansible.module_utils.slipway.prompts import IssueText, fix_prompt, parse_triage, triage_prompt
-from ansible.module_utils.slipway.sanitize import one_line, safe_markdown, scrub_secrets
+from ansible.module_utils.slipway.sanitize import (
+    closing_references,
+    code_span,
+    find_secrets,
+    one_line,
+    redact,
+    safe_line,
+    safe_markdown,
+    safe_title,
+)
 from ansible.module_utils.slipway.watcher import (
     StageBudget,
     WatcherConfig,
@@ -36,7 +47,6 @@ from ansible.module_utils.slipway.workspace import (
 # Tools that cannot run or write anything: no Bash at all (``git grep -O``, ``git log --output=`` ...).
 # In agent mode, agent-run enforces this list and runs triage with the clone read-only.
 TRIAGE_TOOLS = ["Read", "Grep", "Glob", "LS"]
-LOG_TAIL_LINES = 25
 
 
 @dataclass
@@ -245,15 +255,17 @@ def triage(cfg: WatcherConfig, client: ForgejoClient, number: int, check_mode: b
             if not decision.parsed:
                 reason = "Claude's triage answer could not be read (" + decision.reason + ")"
     secrets = cfg.secrets()
+    reason = redact(reason, secrets)
     if breakdown:
         body = safe_markdown(breakdown, secret_values=secrets)
         if decision_route == lifecycle.INTERACTIVE and reason:
-            body += f"\n\nRouted to a human (`interactive`): {one_line(scrub_secrets(reason, secrets))}"
+            body += f"\n\nRouted to a human (`interactive`): {safe_line(reason, secrets)}"
     else:
         body = (
             "Automatic triage could not produce a requirements breakdown, so this issue is routed to a human "
-            f"(`interactive`).\n\nReason: {one_line(scrub_secrets(reason, secrets))}\n\n"
-            "To triage it again, remove the `interactive` label."
+            f"(`interactive`).\n\nReason: {safe_line(reason, secrets)}\n\n"
+            + (f"Claude's log: `{log_path.name}`. " if run else "")
+            + "To triage it again, remove the `interactive` label."
         )
     posted = client.add_comment(number, body)
     labels = set_labels(client, number, [decision_route], [], labels)
@@ -354,13 +366,11 @@ def _fix_steps(
             + "), which the unattended fixer may not change; a human should take this issue",
             route=lifecycle.INTERACTIVE,
         )
-    head_commit = gitops.branch_commit(git, cfg.mirror_dir, branch)
-    verified, verify_output = workspace.verify(branch, head_commit, base_commit)
-    if not verified:
-        first = verify_output.splitlines()[0] if verify_output else ""
-        raise FixFailure("the verify command failed: " + one_line(first), detail=verify_output)
+    refuse_secrets(cfg, git, base_commit, branch, number)
+    verify_log, verify_s = run_verify(cfg, workspace, number, branch, base_commit)
     gitops.push_from_mirror(git, cfg.mirror_dir, remote_url(cfg), branch)
     secrets = cfg.secrets()
+    command = code_span(redact(one_line(" ".join(cfg.verify_command), 200), secrets))
     body = "\n".join(
         [
             f"Fixes #{number}",
@@ -371,17 +381,14 @@ def _fix_steps(
             "",
             "## Verification",
             "",
-            f"`{one_line(' '.join(cfg.verify_command), 200)}` passed.",
-            "",
-            "```",
-            scrub_secrets(verify_output, secrets).replace("```", "'''")[-3000:],
-            "```",
+            f"Verification: {command} passed (exit 0, {verify_s:.1f} s); full output in the log "
+            f"`{verify_log.name}` on {socket.gethostname()}.",
             "",
             f"Claude: {run.num_turns} turns, ${run.cost_usd:.4f}, {run.duration_ms / 1000:.1f} s.",
         ]
     )
     title = f"Fix #{number}: {one_line(text.title, 120)}"
-    pull, _created = client.create_pull(branch, cfg.base_branch, safe_markdown(title, 200), body)
+    pull, _created = client.create_pull(branch, cfg.base_branch, safe_title(title, secrets, 200), body)
     outcome.pr_number, outcome.pr_url = pull["number"], pull.get("html_url")
     client.add_comment(number, f"Opened pull request #{pull['number']}: {pull.get('html_url')}")
     outcome.labels = set_labels(
@@ -390,22 +397,79 @@ def _fix_steps(
     outcome.result, outcome.reason = "pr", ""
 
 
+def refuse_secrets(cfg: WatcherConfig, git: gitops.Git, base_commit: str, branch: str, number: int) -> None:
+    """Before anything is pushed: the branch's added lines, new file names and commit messages hold no
+    known secret value and nothing shaped like a secret (the refusal names kinds and places, never a
+    value), and no commit message would close or reopen another issue when merged."""
+    secrets = cfg.secrets()
+    found = []
+    for where, text in gitops.diff_text(git, cfg.mirror_dir, base_commit, branch):
+        kinds = find_secrets(text, secrets)
+        if kinds:
+            found.append(f"{', '.join(kinds)} in {redact(where, secrets)}")
+        if where == gitops.COMMIT_MESSAGES:
+            others = [ref for ref in closing_references(text) if ref != f"#{number}"]
+            if others:
+                raise FixFailure(
+                    "a commit message would close or reopen other issues when merged ("
+                    + ", ".join(redact(ref, secrets) for ref in others[:10])
+                    + "), so nothing was pushed"
+                )
+    if found:
+        raise FixFailure(
+            "the change contains what looks like a secret ("
+            + "; ".join(found[:10])
+            + "), so nothing was pushed; a human should look at the branch in the watcher's mirror"
+        )
+
+
+def run_verify(
+    cfg: WatcherConfig,
+    workspace: LocalWorkspace | AgentWorkspace,
+    number: int,
+    branch: str,
+    base_commit: str,
+) -> tuple[Path, float]:
+    """Run the verify command on exactly the commit the mirror will push; its output (redacted) goes to
+    a log of its own, never to Forgejo. A failure raises FixFailure with the exit status and the log's
+    name."""
+    started = time.monotonic()
+    head_commit = gitops.branch_commit(workspace.git, cfg.mirror_dir, branch)
+    verified, output = workspace.verify(branch, head_commit, base_commit)
+    took = time.monotonic() - started
+    verify_log = claude_log_path(cfg.log_dir, "verify", number)
+    cfg.log_dir.mkdir(parents=True, exist_ok=True)
+    command = one_line(" ".join(cfg.verify_command), 500)
+    status = "passed" if verified else "failed"
+    verify_log.write_text(
+        redact(f"$ {command}\n{status} after {took:.1f} s\n\n{output}\n", cfg.secrets()), encoding="utf-8"
+    )
+    if not verified:
+        first = output.splitlines()[0] if output else ""
+        status = first if re.fullmatch(r"exit -?\d+|timed out after \d+s", first) else "see the log"
+        raise FixFailure(
+            f"the verify command failed ({status}, after {took:.1f} s); its output is in the log "
+            f"{verify_log.name}"
+        )
+    return verify_log, took
+
+
 def _finish_failed(
     cfg: WatcherConfig, client: ForgejoClient, outcome: Outcome, failure: FixFailure, log_path: Path
 ) -> None:
-    """Label and comment a failed fix; the comment says why and shows the log's tail (secrets redacted)."""
+    """Label and comment a failed fix; the comment says why (redacted, one line), names Claude's log and
+    says how to retry. Never a log's tail or the verify output: those stay in the logs on the host."""
     secrets = cfg.secrets()
-    reason = one_line(scrub_secrets(failure.reason, secrets))
-    tail = failure.detail or claude.log_tail(str(log_path), LOG_TAIL_LINES)
-    tail = scrub_secrets(tail, secrets).replace("```", "'''")
+    reason = one_line(redact(failure.reason, secrets), 1000)
     route = failure.route
-    body = f"The automatic fix did not open a pull request.\n\nReason: {reason}\n"
+    body = (
+        f"The automatic fix did not open a pull request.\n\nReason: {safe_line(reason, secrets, 1000)}\n\n"
+        f"Claude's log on {socket.gethostname()}: `{log_path.name}`.\n"
+    )
     if route == lifecycle.INTERACTIVE:
         body += "\nRouted to a human (`interactive`).\n"
     else:
         body += "\nTo retry, add the `claude-queue` label again.\n"
-    if tail.strip():
-        body += f"\nLast lines of the log (`{log_path.name}`):\n\n```\n{tail[-4000:]}\n```\n"
     outcome.result, outcome.reason = ("interactive" if route == lifecycle.INTERACTIVE else "failed"), reason
     try:
         client.add_comment(number := outcome.number, body)

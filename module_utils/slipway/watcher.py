@@ -19,6 +19,7 @@ from typing import Any
 
 from ansible.module_utils.slipway.claude import proc_stat
 from ansible.module_utils.slipway.gitops import DEFAULT_PROTECTED
+from ansible.module_utils.slipway.sanitize import credential_values
 
 DEFAULT_VERIFY = ["bash", "-c", "cd App && set -a && . ./.env && set +a && pnpm test:integration"]
 # USD per million tokens, by model-name prefix (the longest prefix wins; "*" for any other model, priced
@@ -31,6 +32,14 @@ DEFAULT_MODEL_PRICES: dict[str, dict[str, float]] = {
     "*": {"input": 15.0, "output": 75.0},
 }
 DEFAULT_TEST_HINT = "cd App && set -a; . ./.env; set +a; pnpm test:integration"
+
+
+AGENT_MODE_AGENT = "agent"
+AGENT_MODE_SAME_USER = "same-user"
+
+
+def _secret_name(name: str) -> bool:
+    return any(word in name.upper() for word in ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL"))
 
 
 @dataclass
@@ -70,14 +79,22 @@ class WatcherConfig:
     forgejo_connect_timeout: float = 5.0
     forgejo_read_timeout: float = 30.0
     forgejo_retries: int = 3
-    agent_user: str = ""  # empty: the watcher's own user runs Claude (the runbook's setup)
+    agent_user: str = ""  # empty: the watcher's own user runs Claude (agentMode "same-user" only)
     agent_runner: str = "/usr/local/libexec/slipway/agent-run"
     model_prices: dict[str, dict[str, float]] = field(default_factory=lambda: dict(DEFAULT_MODEL_PRICES))
+    agent_mode: str = AGENT_MODE_AGENT  # "agent" or "same-user" (set explicitly, for development)
 
     def secrets(self) -> list[str]:
+        """Every secret value the watcher knows: the Forgejo token, Claude's key-like settings, the
+        watcher's own Claude API key and signed-in credentials (the agent's own are not readable by the
+        watcher: the patterns of ``sanitize.redact`` catch those)."""
         values = [self.token]
-        values += [v for k, v in self.claude_env.items() if "KEY" in k or "TOKEN" in k or "SECRET" in k]
-        return [v for v in values if v]
+        values += [v for k, v in self.claude_env.items() if _secret_name(k)]
+        values += [
+            v for k, v in os.environ.items() if _secret_name(k) and k.startswith(("ANTHROPIC", "CLAUDE"))
+        ]
+        values += credential_values(self.credentials_file)
+        return list(dict.fromkeys(v for v in values if v and len(v) >= 6))
 
     def public(self) -> dict[str, Any]:
         """Every setting but the secrets, for the playbook and for logs."""
@@ -97,6 +114,7 @@ class WatcherConfig:
             "daily_spend_cap_usd": self.daily_spend_cap_usd,
             "protected_paths": list(self.protected_paths),
             "agent_user": self.agent_user,
+            "agent_mode": self.agent_mode,
         }
 
 
@@ -130,6 +148,29 @@ def _budget(raw: dict, key: str, default: StageBudget) -> StageBudget:
     if budget.timeout_seconds < 1 or budget.max_turns < 1 or budget.per_run < 0:
         raise ConfigError(f"'{key}' needs timeoutSeconds >= 1, maxTurns >= 1 and perRun >= 0")
     return budget
+
+
+def _agent_mode(raw: dict) -> str:
+    """Fail closed: Claude runs as the agent user unless the configuration explicitly says otherwise."""
+    mode = _typed(raw, "agentMode", str, "")
+    agent = _typed(raw, "agent", dict, {})
+    if mode not in ("", AGENT_MODE_AGENT, AGENT_MODE_SAME_USER):
+        raise ConfigError(
+            f'\'agentMode\' must be "{AGENT_MODE_AGENT}" or "{AGENT_MODE_SAME_USER}", got {mode!r}'
+        )
+    if mode == AGENT_MODE_SAME_USER:
+        if agent:
+            raise ConfigError(
+                "'agentMode' is \"same-user\" but an 'agent' section is set too: remove one of them"
+            )
+        return mode
+    if not agent.get("user"):
+        raise ConfigError(
+            "no 'agent' section with a 'user': refusing to run Claude as the watcher's own user "
+            '(set \'agent\': {"user": ...} as site.yml does, or "agentMode": "same-user" '
+            "explicitly, for development only)"
+        )
+    return AGENT_MODE_AGENT
 
 
 def load_config(path: str | Path, home: str | Path | None = None) -> WatcherConfig:
@@ -199,6 +240,7 @@ def _from_raw(raw: dict, path: Path, home: Path) -> WatcherConfig:
             _typed(raw, "agent", dict, {}), "runner", str, "/usr/local/libexec/slipway/agent-run"
         ),
         model_prices=_prices(raw),
+        agent_mode=_agent_mode(raw),
     )
     if not cfg.forgejo_url.startswith(("http://", "https://")):
         raise ConfigError("'forgejoUrl' must start with http:// or https://")

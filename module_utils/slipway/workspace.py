@@ -16,7 +16,11 @@ import tempfile
 from pathlib import Path
 
 from ansible.module_utils.slipway import gitops
-from ansible.module_utils.slipway.watcher import WatcherConfig, claude_credentials_present
+from ansible.module_utils.slipway.watcher import (
+    AGENT_MODE_SAME_USER,
+    WatcherConfig,
+    claude_credentials_present,
+)
 
 
 class WorkspaceError(Exception):
@@ -204,4 +208,11 @@ def _verify_report(returncode: int, output: str, lines: int = 25) -> str:
 
 
 def workspace_for(cfg: WatcherConfig) -> LocalWorkspace | AgentWorkspace:
-    return AgentWorkspace(cfg) if cfg.agent_user else LocalWorkspace(cfg)
+    """The agent's contained workspace; the uncontained same-user one only when asked for explicitly."""
+    if cfg.agent_user:
+        return AgentWorkspace(cfg)
+    if cfg.agent_mode != AGENT_MODE_SAME_USER:
+        raise WorkspaceError(
+            'no agent is configured and agentMode is not "same-user": refusing to run Claude'
+        )
+    return LocalWorkspace(cfg)

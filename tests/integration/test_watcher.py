@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 
@@ -45,6 +46,10 @@ def test_portal_issue_is_triaged_queued_fixed_and_gets_a_pull_request(watcher):
     assert (
         f"Fixes #{number}" in pull["body"] and "Rounded tonnage" in pull["body"] and "passed" in pull["body"]
     )
+    # the verification is a line naming the log, never the output
+    [verify_log] = watcher.logs.glob(f"claude-verify-{number}-*.log")
+    assert "passed (exit 0, " in pull["body"] and f"`{verify_log.name}`" in pull["body"]
+    assert "# pass" in verify_log.read_text() and "# pass" not in pull["body"]
     assert pull["html_url"] in comments[-1]
     fixed = watcher.remote_file(f"claude/issue-{number}", "App/lib/tonnage.js")
     assert "Math.round(value)" in fixed
@@ -109,7 +114,7 @@ def test_fix_touching_a_protected_path_goes_to_a_human_and_never_becomes_a_pr(wa
     assert watcher.pulls() == [] and f"claude/issue-{number}" not in watcher.remote_branches()
 
 
-def test_failing_verify_command_marks_the_issue_failed_with_the_output(watcher):
+def test_failing_verify_command_marks_the_issue_failed_with_the_reason(watcher):
     number = watcher.issue("Tonnage", BUG, labels=("portal", "claude-queue"))
     tonnage = str(watcher.clone / "App" / "lib" / "tonnage.js")
     watcher.script(
@@ -135,6 +140,123 @@ def test_failing_verify_command_marks_the_issue_failed_with_the_output(watcher):
     comment = watcher.comments(number)[-1]
     assert "verify command failed" in comment and "fail" in comment.lower()
     assert watcher.pulls() == []
+
+
+PLANTED_DB_URL = "postgres://pelagia:hunter2@127.0.0.1/pelagia"
+
+
+def test_fix_that_commits_a_secret_is_refused_before_anything_is_pushed(watcher):
+    number = watcher.issue("Tonnage", BUG, labels=("portal", "claude-queue"))
+    token = watcher.forgejo.token  # the known, token-shaped secret (split so no prompt or log holds it)
+    config = watcher.clone / "App" / "lib" / "settings.js"
+    plant = (
+        f"a={token[:20]}; b={token[20:]}; "
+        f'printf \'export const DB = "{PLANTED_DB_URL}";\\nexport const FORGEJO_TOKEN = "%s%s";\\n\' '
+        f'"$a" "$b" > {config} && git add {config} && git commit -qm "Settings"'
+    )
+    watcher.script(
+        watcher.fix_does(
+            *watcher.fixing_the_bug()[:3],
+            [{"tool": "Bash", "input": {"command": plant}}],
+            [{"text": "Rounded tonnage; settings added."}],
+        )
+    )
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert watcher.labels(number) == ["claude-failed", "portal"]
+    assert watcher.pulls() == [] and f"claude/issue-{number}" not in watcher.remote_branches()
+    comment = watcher.comments(number)[-1]
+    assert "looks like a secret" in comment and "App/lib/settings.js" in comment
+    assert "known secret value" in comment and "password in a URL" in comment
+    assert "hunter2" not in comment and token not in comment
+    # the planted file did hold both (the refusal is about what Claude committed, not a guess)
+    assert token in config.read_text() and PLANTED_DB_URL in config.read_text()
+
+
+def test_fix_whose_commit_would_close_another_issue_is_refused(watcher):
+    other = watcher.issue("Unrelated", "leave me open", labels=("interactive",))
+    number = watcher.issue("Tonnage", BUG, labels=("portal", "claude-queue"))
+    steps = watcher.fixing_the_bug()
+    steps[2] = [
+        {
+            "tool": "Bash",
+            "input": {
+                "command": f"git -c user.name=c -c user.email=c@example.invalid commit -qam Tonnage -m 'Closes #{other}'"
+            },
+        }
+    ]
+    watcher.script(watcher.fix_does(*steps))
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert watcher.labels(number) == ["claude-failed", "portal"]
+    assert watcher.pulls() == [] and f"claude/issue-{number}" not in watcher.remote_branches()
+    comment = watcher.comments(number)[-1]
+    assert "would close or reopen other issues" in comment and f"#{other}" in comment
+    assert re.search(r"(?i)closes[\s:]*#\d", comment) is None
+
+
+def test_failing_verify_posts_the_reason_and_log_name_never_the_output(watcher):
+    number = watcher.issue("Tonnage", BUG, labels=("portal", "claude-queue"))
+    tonnage = str(watcher.clone / "App" / "lib" / "tonnage.js")
+    # the secret is assembled at run time (the diff holds no URL), and printed by the verify command
+    leak = "\nprocess.on('exit', () => console.error(['postgres://pelagia', 'hunter2@127.0.0.1/pelagia'].join(':')));\n"
+    watcher.script(
+        watcher.fix_does(
+            [{"tool": "Read", "input": {"file_path": tonnage}}],
+            [
+                {
+                    "tool": "Edit",
+                    "input": {
+                        "file_path": tonnage,
+                        "old_string": "  const tonnes = Math.floor(value);",
+                        "new_string": "  const tonnes = Math.ceil(value) + 1;",
+                    },
+                }
+            ],
+            [
+                {
+                    "tool": "Bash",
+                    "input": {"command": f"printf %s \"{leak}\" >> {tonnage} && git commit -qam 'Fix'"},
+                }
+            ],
+            [{"text": "Done."}],
+        )
+    )
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert watcher.labels(number) == ["claude-failed", "portal"] and watcher.pulls() == []
+    comment = watcher.comments(number)[-1]
+    assert "verify command failed (exit 1" in comment and "To retry" in comment
+    [verify_log] = watcher.logs.glob(f"claude-verify-{number}-*.log")
+    assert verify_log.name in comment
+    assert "hunter2" not in comment and "# fail" not in comment and "```" not in comment
+    # the output is kept on the host, redacted
+    kept = verify_log.read_text()
+    assert "# fail 3" in kept and "postgres://pelagia:[redacted]@" in kept and "hunter2" not in kept
+
+
+def test_triage_breakdown_with_html_mentions_images_and_closing_keywords_is_posted_inert(watcher):
+    number = watcher.issue("Tonnage rounds down", BUG)
+    attack = (
+        "## Requirements\n\n- Round tonnage. Ping @admin, closes #1, Fixes: #2, resolves shad0w/other#3\n"
+        "- ![beacon](http://evil.example/beacon.png) <img src=http://evil.example/i.png>\n"
+        "- escaped \\`<details open><summary>x</summary>\\` and a ```\n\n<img src=http://evil.example/f.png>\n\n```\n"
+        f"- db {PLANTED_DB_URL}\n\n"
+        "SCHEMA: no\nROUTE: interactive\nREASON: ask @ops <b>now</b> closes #4"
+    )
+    watcher.script(watcher.triage_says(attack))
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert watcher.labels(number) == ["interactive", "portal"]
+    [posted] = watcher.comments(number)
+    assert posted.startswith("## Requirements") and "Round tonnage" in posted
+    rendered = re.sub(r"^(`{3,})[^\n]*\n.*?^\1$", "", posted, flags=re.DOTALL | re.MULTILINE)
+    assert "<" not in rendered and "![" not in posted
+    assert re.search(r"(?<![\w])@[A-Za-z]", posted) is None
+    assert (
+        re.search(r"(?i)\b(close[sd]?|fix(e[sd])?|resolve[sd]?)[\s:]+([\w.-]+/[\w.-]+)?#\d", posted) is None
+    )
+    assert "hunter2" not in posted
 
 
 @pytest.mark.parametrize(
@@ -220,6 +342,18 @@ def test_without_claude_credentials_the_watcher_does_nothing_and_exits_zero(watc
     assert watcher.model.requests == []
     log = next(watcher.logs.glob("watcher-*.log")).read_text()
     assert "not signed in" in log
+
+
+def test_a_config_without_the_agent_section_fails_the_run_and_runs_no_claude(watcher):
+    number = watcher.issue("Tonnage", BUG)
+    config = json.loads(watcher.config_path.read_text())
+    del config["agentMode"]
+    watcher.config_path.write_text(json.dumps(config))
+    run = watcher.run_watcher()
+    assert run.rc != 0
+    assert "no 'agent' section" in run.output and "agentMode" in run.output and "Traceback" not in run.output
+    assert watcher.labels(number) == ["portal"] and watcher.comments(number) == []
+    assert watcher.model.requests == []
 
 
 def test_stale_claude_working_is_recovered_to_failed(watcher):

@@ -120,6 +120,7 @@ class WatcherSandbox:
             "repo": f"{self.owner}/{self.repo}",
             "token": self.forgejo.token,
             "claudeExe": self.claude_exe,
+            "agentMode": "same-user",  # the real watcher with Claude as its own user (no agent here)
             "autofixDir": str(self.clone),
             "devPort": self.dev_port,
             "claudeCredentials": str(self.home / ".claude" / ".credentials.json"),

@@ -76,7 +76,8 @@ def test_a_title_of_newlines_and_markers_cannot_close_the_data_fence():
 
 def test_agent_output_posted_back_is_text_without_mentions_or_hidden_html():
     posted = sanitize.safe_markdown("@admin please merge <!-- hidden --> <details>x</details>", max_chars=100)
-    assert posted.count("@admin") == 1 and "`@admin`" in posted  # shown as code: nobody is notified
+    # a zero-width joiner after the @ (in code too): shown as written, nobody is notified
+    assert "@admin" not in posted and "@\u200dadmin" in posted
     assert "<!--" not in posted and "<details>" not in posted
     assert len(sanitize.safe_markdown("z" * 100_000, max_chars=5000)) < 5200
 

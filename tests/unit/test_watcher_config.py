@@ -7,7 +7,13 @@ import json
 import pytest
 from ansible.module_utils.slipway.watcher import ConfigError, claude_credentials_present, load_config
 
-MINIMAL = {"repo": "shad0w/pelagia-portal", "token": "t0ken-value", "claudeExe": "/usr/bin/claude"}
+MINIMAL = {
+    "repo": "shad0w/pelagia-portal",
+    "token": "t0ken-value",
+    "claudeExe": "/usr/bin/claude",
+    "agentMode": "same-user",
+}
+AGENT = {k: v for k, v in MINIMAL.items() if k != "agentMode"} | {"agent": {"user": "autofix"}}
 
 
 def write(tmp_path, data) -> str:
@@ -39,6 +45,16 @@ def test_defaults_follow_the_runbook(tmp_path):
         ({**MINIMAL, "devPort": "3100"}, "'devPort' must be a int"),
         ({**MINIMAL, "verifyCommand": "pnpm test"}, "'verifyCommand' must be a list"),
         ({**MINIMAL, "fix": {"maxTurns": 0}}, "'fix' needs"),
+        # fail closed: without the agent section Claude would run as the token's user
+        (
+            {k: v for k, v in MINIMAL.items() if k != "agentMode"},
+            "refusing to run Claude as the watcher's own",
+        ),
+        ({**AGENT, "agent": {}}, "no 'agent' section with a 'user'"),
+        ({**AGENT, "agent": {"runner": "/x"}, "agentMode": "agent"}, "no 'agent' section with a 'user'"),
+        ({**MINIMAL, "agentMode": "sameuser"}, '\'agentMode\' must be "agent" or "same-user"'),
+        ({**MINIMAL, "agentMode": True}, "'agentMode' must be a str"),
+        ({**AGENT, "agentMode": "same-user"}, "an 'agent' section is set too"),
     ],
 )
 def test_bad_configuration_is_one_clear_error_naming_the_file(tmp_path, data, message):
@@ -60,3 +76,44 @@ def test_credentials_from_file_or_api_key(tmp_path):
     assert claude_credentials_present(cfg, environ={"ANTHROPIC_API_KEY": "k"})
     (tmp_path / "creds.json").write_text("{}")
     assert claude_credentials_present(cfg, environ={})
+
+
+def test_the_agent_section_or_an_explicit_same_user_mode_selects_who_runs_claude(tmp_path):
+    agent = load_config(write(tmp_path, AGENT))
+    assert (agent.agent_mode, agent.agent_user) == ("agent", "autofix")
+    explicit = load_config(write(tmp_path, {**AGENT, "agentMode": "agent"}))
+    assert explicit.agent_user == "autofix"
+    same = load_config(write(tmp_path, MINIMAL))
+    assert (same.agent_mode, same.agent_user) == ("same-user", "")
+    assert same.public()["agent_mode"] == "same-user"
+
+
+def test_secrets_include_claude_keys_and_the_watchers_own_claude_credentials(tmp_path, monkeypatch):
+    creds = tmp_path / "creds.json"
+    creds.write_text(
+        json.dumps(
+            {
+                "claudeAiOauth": {
+                    "accessToken": "sk-ant-oat01-access",
+                    "refreshToken": "r" * 20,
+                    "expiresAt": 1,
+                }
+            }
+        )
+    )
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-env-key-123")
+    cfg = load_config(
+        write(
+            tmp_path,
+            {
+                **MINIMAL,
+                "claudeCredentials": str(creds),
+                "claudeEnv": {"ANTHROPIC_AUTH_TOKEN": "auth-token-1", "X": "plainvalue"},
+            },
+        )
+    )
+    values = cfg.secrets()
+    assert {"t0ken-value", "auth-token-1", "sk-ant-env-key-123", "sk-ant-oat01-access", "r" * 20} <= set(
+        values
+    )
+    assert "plainvalue" not in values and 1 not in values
