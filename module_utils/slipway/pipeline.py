@@ -373,8 +373,8 @@ def _judge_branch(cfg: WatcherConfig, git: gitops.Git, base_commit: str, branch:
     refused = gitops.judge(git, cfg.mirror_dir, base_commit, branch, cfg.protected_paths)
     if refused:
         # Names are the agent's: one printable line each, HTML and @mentions defused.
-        shown = ", ".join(safe_markdown(one_line(item, 120), 200) for item in refused[:10])
-        more = f" and {len(refused) - 10} more" if len(refused) > 10 else ""
+        shown = ", ".join(safe_markdown(one_line(item, 80), 160) for item in refused[:8])
+        more = f" and {len(refused) - 8} more" if len(refused) > 8 else ""
         raise FixFailure(
             f"the change touches protected paths ({shown}{more}), which the unattended fixer may not "
             "change; a human should take this issue",
@@ -387,7 +387,7 @@ def _finish_failed(
 ) -> None:
     """Label and comment a failed fix; the comment says why and shows the log's tail (secrets redacted)."""
     secrets = cfg.secrets()
-    reason = one_line(scrub_secrets(failure.reason, secrets))
+    reason = one_line(scrub_secrets(failure.reason, secrets), 1000)
     tail = failure.detail or claude.log_tail(str(log_path), LOG_TAIL_LINES)
     tail = scrub_secrets(tail, secrets).replace("```", "'''")
     route = failure.route
