@@ -12,8 +12,11 @@ description:
     and C(node_modules) stay), on branch C(claude/issue-N) (a retry reuses the name).
   - Runs Claude Code with C(--dangerously-skip-permissions) on a prompt carrying the issue, the triage
     breakdown (read back as refined requirements) and the runbook's rules.
-  - "Then checks it itself, in this order: Claude succeeded; the branch has commits; no protected path
-    changed (otherwise the issue goes to C(interactive)); the verify command passes. Only then does it
+  - "Then checks it itself, in the watcher's mirror against the base commit it fetched itself (never
+    one the agent reports), in this order: Claude succeeded; the branch builds on that commit and has
+    commits; nothing protected changed (protected globs, symlinks, submodules, C(.gitattributes),
+    C(package.json) scripts; otherwise the issue goes to C(interactive), and the refused branch is deleted
+    from the mirror); the verify command passes. Only then does it
     push the branch with the watcher's credential (Claude never holds it) and open the pull request
     (C(Fixes #N), Claude's summary, the verification, cost, turns, duration), label the issue C(claude-pr)
     and comment with the link."

@@ -10,6 +10,7 @@ git command also runs with hooks disabled and without credential helpers or fsmo
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import stat
 import subprocess
@@ -31,15 +32,58 @@ case "$1" in
   *) printf '%s\\n' "$SLIPWAY_GIT_PASSWORD" ;;
 esac
 """
+# Globs (``protectedPaths``) a fix may not touch. A glob also matches under any directory and is
+# matched case-insensitively. Beyond the schema, migrations and secrets, this is what runs without a
+# review: CI workflows Forgejo runs on a push (``.forgejo``, ``.gitea``, ``.github``) and what a
+# release's ``pnpm install`` / ``prisma`` execute (npm/pnpm/yarn config, pnpm hooks, lockfiles, node-gyp
+# builds, the Prisma config). A lockfile change is refused outright: its install-hook markers are
+# written by whoever writes the lockfile (pnpm 9+ lockfiles carry none), so they prove nothing.
 DEFAULT_PROTECTED = (
     "**/prisma/schema.prisma",
     "prisma/schema.prisma",
+    "*.prisma",
     "**/prisma/migrations/**",
     "prisma/migrations/**",
+    "migrations/**",
+    "prisma.config.*",
     ".forgejo/**",
+    ".gitea/**",
+    ".github/**",
     ".env*",
     "**/.env*",
+    ".npmrc",
+    ".yarnrc*",
+    ".yarn/**",
+    ".pnpmfile.*",
+    "pnpm-workspace.yaml",
+    "pnpm-lock.yaml",
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "yarn.lock",
+    "bun.lock",
+    "bun.lockb",
+    "binding.gyp",
 )
+# Always refused, whatever ``protectedPaths`` says: git's own attributes (filters, diff drivers) and
+# submodules, anywhere.
+ALWAYS_PROTECTED = (".gitattributes", ".gitmodules")
+# package.json keys whose change runs something at install, build or migrate time (or changes what
+# is installed): lifecycle scripts, pnpm's build/override/patch settings, the package manager corepack
+# fetches, workspaces, overrides, Prisma's seed and schema location, node-gyp.
+PACKAGE_JSON_KEYS = (
+    "scripts",
+    "pnpm",
+    "packageManager",
+    "workspaces",
+    "overrides",
+    "resolutions",
+    "dependenciesMeta",
+    "prisma",
+    "gypfile",
+    "config",
+)
+SYMLINK_MODE = "120000"
+GITLINK_MODE = "160000"
 
 
 class GitError(Exception):
@@ -62,6 +106,7 @@ class Git:
         git_dir: Path | None = None,
         credentials: bool = False,
         check: bool = True,
+        binary: bool = False,
     ) -> subprocess.CompletedProcess:
         argv = ["git"]
         for setting in SAFE_CONFIG:
@@ -79,7 +124,13 @@ class Git:
             env.update(GIT_ASKPASS=str(askpass), SLIPWAY_GIT_PASSWORD=self.secret)
         try:
             proc = subprocess.run(
-                argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=self.timeout, check=False
+                argv,
+                cwd=cwd,
+                env=env,
+                capture_output=True,
+                text=not binary,
+                timeout=self.timeout,
+                check=False,
             )
         except subprocess.TimeoutExpired as exc:
             raise GitError(f"git {' '.join(list(args)[:2])} timed out after {self.timeout:.0f}s") from exc
@@ -89,7 +140,7 @@ class Git:
                     child.unlink()
                 os.rmdir(askpass_dir)
         if check and proc.returncode != 0:
-            detail = (proc.stderr or proc.stdout).strip().splitlines()
+            detail = _text(proc.stderr or proc.stdout).strip().splitlines()
             message = detail[-1] if detail else f"exit {proc.returncode}"
             if self.secret:
                 message = message.replace(self.secret, "***")
@@ -183,20 +234,128 @@ def commits_since(git: Git, mirror: Path, base_commit: str, branch: str) -> list
     return git.out(["rev-list", f"{base_commit}..refs/heads/{branch}"], git_dir=mirror).split()
 
 
-def changed_paths(git: Git, mirror: Path, base_commit: str, branch: str) -> list[str]:
-    out = git.out(
-        ["diff", "--name-only", "--no-renames", f"{base_commit}..refs/heads/{branch}"], git_dir=mirror
+def builds_on(git: Git, mirror: Path, base_commit: str, branch: str) -> bool:
+    """Whether the branch contains the base commit (it was started from it, not from elsewhere)."""
+    proc = git.run(
+        ["merge-base", "--is-ancestor", base_commit, f"refs/heads/{branch}"], git_dir=mirror, check=False
     )
-    return [line for line in out.splitlines() if line]
+    return proc.returncode == 0
+
+
+def drop_branch(git: Git, mirror: Path, branch: str) -> None:
+    """Delete the branch from the mirror (a refused change must never be pushed by a later run)."""
+    git.run(["update-ref", "-d", f"refs/heads/{branch}"], git_dir=mirror, check=False)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def decode_path(raw: bytes) -> str:
+    """A path as git stores it: bytes, decoded losslessly (surrogateescape) so patterns see the real name."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def shown_path(path: str) -> str:
+    """A path fit to show a human: undecodable bytes and control characters (tab, newline...) escaped."""
+    raw = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in raw)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry of ``git diff-tree -r --raw -z``: modes are "000000" where a side has no such path."""
+
+    old_mode: str
+    new_mode: str
+    status: str
+    path: str
+
+
+def changed_entries(git: Git, mirror: Path, base_commit: str, branch: str) -> list[Change]:
+    """Every path that differs between the base commit and the branch's tree, read NUL-separated (git
+    quotes unusual names in its line output; nothing here parses that)."""
+    out = git.run(
+        [
+            "diff-tree",
+            "-r",
+            "-z",
+            "--raw",
+            "--no-renames",
+            "--no-abbrev",
+            "--ignore-submodules=none",
+            base_commit,
+            f"refs/heads/{branch}",
+        ],
+        git_dir=mirror,
+        binary=True,
+    ).stdout
+    fields = out.split(b"\0")
+    changes = []
+    i = 0
+    while i + 1 < len(fields) and fields[i].startswith(b":"):
+        meta = fields[i][1:].decode("ascii").split()
+        changes.append(Change(meta[0], meta[1], meta[4][:1], decode_path(fields[i + 1])))
+        i += 2
+    if any(field for field in fields[i:]):
+        raise GitError("git diff-tree gave output that could not be read")
+    return changes
+
+
+def changed_paths(git: Git, mirror: Path, base_commit: str, branch: str) -> list[str]:
+    return [change.path for change in changed_entries(git, mirror, base_commit, branch)]
+
+
+def _matches(path: str, pattern: str) -> bool:
+    path, pattern = path.casefold(), pattern.casefold()
+    return fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase("/" + path, "*/" + pattern)
 
 
 def protected_hits(paths: Iterable[str], patterns: Iterable[str]) -> list[str]:
+    """The paths matching a glob, at any depth, case-insensitively (a conservative reading: some
+    filesystems and tools fold case)."""
     patterns = list(patterns)
-    hits = []
-    for path in paths:
-        if any(fnmatch.fnmatchcase(path, p) or fnmatch.fnmatchcase("/" + path, "*/" + p) for p in patterns):
-            hits.append(path)
-    return hits
+    return [path for path in paths if any(_matches(path, p) for p in patterns)]
+
+
+def _package_json(git: Git, mirror: Path, rev: str, path: str) -> dict | None:
+    """The object in ``rev:path``; None when there is no such file; ValueError when it is not JSON."""
+    proc = git.run(["cat-file", "blob", f"{rev}:{path}"], git_dir=mirror, binary=True, check=False)
+    if proc.returncode != 0:
+        return None
+    data = json.loads(proc.stdout.decode("utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
+
+
+def judge(
+    git: Git, mirror: Path, base_commit: str, branch: str, patterns: Iterable[str] = DEFAULT_PROTECTED
+) -> list[str]:
+    """Why the unattended fixer may not propose this branch, one item per path (shown safely), judged
+    in the watcher's mirror against the watcher's own base commit; empty when nothing is refused."""
+    patterns = [*patterns, *ALWAYS_PROTECTED]
+    head = f"refs/heads/{branch}"
+    refused = []
+    for change in changed_entries(git, mirror, base_commit, branch):
+        shown = shown_path(change.path)
+        if change.new_mode == SYMLINK_MODE:
+            refused.append(f"{shown} (a symlink)")
+        elif change.new_mode == GITLINK_MODE or change.old_mode == GITLINK_MODE:
+            refused.append(f"{shown} (a submodule)")
+        elif protected_hits([change.path], patterns):
+            refused.append(shown)
+        elif change.path.rsplit("/", 1)[-1].casefold() == "package.json":
+            try:
+                before = _package_json(git, mirror, base_commit, change.path) or {}
+                after = _package_json(git, mirror, head, change.path) or {}
+            except ValueError:
+                refused.append(f"{shown} (not valid JSON)")
+                continue
+            keys = [k for k in PACKAGE_JSON_KEYS if before.get(k) != after.get(k)]
+            if keys:
+                refused.append(f"{shown} ({', '.join(keys)} changed)")
+    return refused
 
 
 def push_from_mirror(git: Git, mirror: Path, remote_url: str, branch: str) -> None:

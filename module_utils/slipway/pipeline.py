@@ -333,8 +333,9 @@ def _fix_steps(
 ) -> None:
     git, workspace = git_for(cfg), workspace_for(cfg)
     branch = lifecycle.branch_name(number)
-    gitops.fetch_base(git, cfg.mirror_dir, remote_url(cfg), cfg.base_branch)
-    base_commit = workspace.sync(cfg.base_branch, branch)
+    # The base is the commit the watcher fetched itself; what the workspace reports is never trusted.
+    base_commit = gitops.fetch_base(git, cfg.mirror_dir, remote_url(cfg), cfg.base_branch)
+    workspace.sync(cfg.base_branch, branch)
     prompt = fix_prompt(
         text,
         branch=branch,
@@ -352,23 +353,19 @@ def _fix_steps(
         raise FixFailure(f"Claude's fix run failed: {run.reason}")
     if not workspace.finish(branch, f"Uncommitted changes left by the fix for #{number}"):
         raise FixFailure(f"Claude left the branch {branch}; nothing was pushed")
-    # From here on, what Claude did is judged in the watcher's own mirror, not in the clone.
-    workspace.export(branch, base_commit)
-    if not gitops.commits_since(git, cfg.mirror_dir, base_commit, branch):
-        raise FixFailure("Claude made no commits: nothing to propose")
-    hits = gitops.protected_hits(
-        gitops.changed_paths(git, cfg.mirror_dir, base_commit, branch), cfg.protected_paths
-    )
-    if hits:
-        raise FixFailure(
-            "the change touches protected paths ("
-            + ", ".join(hits[:10])
-            + "), which the unattended fixer may not change; a human should take this issue",
-            route=lifecycle.INTERACTIVE,
-        )
-    refuse_secrets(cfg, git, base_commit, branch, number)
-    verify_log, verify_s = run_verify(cfg, workspace, number, branch, base_commit)
-    gitops.push_from_mirror(git, cfg.mirror_dir, remote_url(cfg), branch)
+    # From here on, what Claude did is judged in the watcher's own mirror, not in the clone. The mirror
+    # holds the branch only while it is being judged and once it is pushed: a refused branch is deleted,
+    # so no later push can carry it (a branch an earlier attempt pushed to Forgejo stays there).
+    gitops.drop_branch(git, cfg.mirror_dir, branch)
+    try:
+        workspace.export(branch, base_commit)
+        _judge_branch(cfg, git, base_commit, branch)
+        refuse_secrets(cfg, git, base_commit, branch, number)
+        verify_log, verify_s = run_verify(cfg, workspace, number, branch, base_commit)
+        gitops.push_from_mirror(git, cfg.mirror_dir, remote_url(cfg), branch)
+    except BaseException:
+        gitops.drop_branch(git, cfg.mirror_dir, branch)
+        raise
     secrets = cfg.secrets()
     command = code_span(redact(one_line(" ".join(cfg.verify_command), 200), secrets))
     body = "\n".join(
@@ -452,6 +449,29 @@ def run_verify(
             f"{verify_log.name}"
         )
     return verify_log, took
+
+
+def _judge_branch(cfg: WatcherConfig, git: gitops.Git, base_commit: str, branch: str) -> None:
+    """Refuse the branch unless it builds on the watcher's base, has commits and changes nothing
+    protected (paths, symlinks, submodules, git attributes, package.json scripts...)."""
+    if not gitops.builds_on(git, cfg.mirror_dir, base_commit, branch):
+        raise FixFailure(
+            f"the branch does not build on the current {cfg.base_branch} ({base_commit[:12]}); "
+            "nothing was pushed and a human should take this issue",
+            route=lifecycle.INTERACTIVE,
+        )
+    if not gitops.commits_since(git, cfg.mirror_dir, base_commit, branch):
+        raise FixFailure("Claude made no commits: nothing to propose")
+    refused = gitops.judge(git, cfg.mirror_dir, base_commit, branch, cfg.protected_paths)
+    if refused:
+        # Names are the agent's: one printable line each, HTML and @mentions defused.
+        shown = ", ".join(safe_markdown(one_line(item, 80), 160) for item in refused[:8])
+        more = f" and {len(refused) - 8} more" if len(refused) > 8 else ""
+        raise FixFailure(
+            f"the change touches protected paths ({shown}{more}), which the unattended fixer may not "
+            "change; a human should take this issue",
+            route=lifecycle.INTERACTIVE,
+        )
 
 
 def _finish_failed(

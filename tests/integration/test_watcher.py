@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from tests.integration.watcher_harness import TRIAGE_OK
+from tests.integration.watcher_harness import TRIAGE_OK, git
 
 pytestmark = [pytest.mark.integration, pytest.mark.claude]
 
@@ -112,6 +112,59 @@ def test_fix_touching_a_protected_path_goes_to_a_human_and_never_becomes_a_pr(wa
     assert watcher.labels(number) == ["interactive", "portal"]
     assert "protected paths (App/prisma/schema.prisma)" in watcher.comments(number)[-1]
     assert watcher.pulls() == [] and f"claude/issue-{number}" not in watcher.remote_branches()
+
+
+def _mirror_branches(watcher) -> list[str]:
+    out = watcher_git(watcher, "for-each-ref", "--format=%(refname)", "refs/heads/claude")
+    return out.splitlines()
+
+
+def watcher_git(watcher, *args: str) -> str:
+    return git("-c", "safe.directory=*", "--git-dir", str(watcher.watcher_home / "mirror.git"), *args)
+
+
+def test_fix_adding_a_workflow_git_would_quote_is_refused_and_dropped_from_the_mirror(watcher):
+    """``pwné.yml`` is ``"\\303\\251"``-quoted in git's line output: it must still be seen as protected."""
+    number = watcher.issue("Tonnage", BUG, labels=("portal", "claude-queue"))
+    plant = "mkdir -p .forgejo/workflows && printf 'on: push\\n' > .forgejo/workflows/pwné.yml && git add -A"
+    watcher.script(
+        watcher.fix_does([{"tool": "Bash", "input": {"command": plant}}], *watcher.fixing_the_bug())
+    )
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert watcher.labels(number) == ["interactive", "portal"]
+    assert "protected paths (.forgejo/workflows/pwné.yml)" in watcher.comments(number)[-1]
+    assert watcher.pulls() == [] and f"claude/issue-{number}" not in watcher.remote_branches()
+    assert _mirror_branches(watcher) == []
+
+
+def test_a_base_forged_in_the_clone_does_not_hide_a_protected_change(watcher):
+    """A first fix rewires the clone so its next sync fetches "main" from the agent's own repository,
+    whose main already adds a workflow; the next fix is an honest-looking one-line change on top. The
+    watcher judges against the main it fetched itself, so the workflow is seen and nothing is pushed."""
+    first = watcher.issue("Tonnage", BUG, labels=("portal", "claude-queue"))
+    mirror = watcher.watcher_home / "mirror.git"
+    evil = watcher.home / "evil"
+    rewire = (
+        f"git clone -q . {evil} && cd {evil} && mkdir -p .forgejo/workflows && "
+        "printf 'on: push\\n' > .forgejo/workflows/pwn.yml && git add -A && git -c user.name=a -c user.email=a@b.invalid commit -qm tidy && "
+        f"git branch -f main HEAD && cd - && git config url.{evil}.insteadOf {mirror}"
+    )
+    watcher.script(
+        watcher.fix_does([{"tool": "Bash", "input": {"command": rewire}}], [{"text": "Nothing to do."}])
+    )
+    assert watcher.run_watcher().rc == 0
+    assert watcher.labels(first) == ["claude-failed", "portal"]
+    second = watcher.issue("Tonnage again", BUG, labels=("portal", "claude-queue"))
+    watcher.script(watcher.fix_does(*watcher.fixing_the_bug(), number=second))
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    # the clone was really fooled: it sits on the forged main
+    assert (watcher.clone / ".forgejo" / "workflows" / "pwn.yml").exists()
+    assert watcher.labels(second) == ["interactive", "portal"]
+    assert "protected paths (.forgejo/workflows/pwn.yml)" in watcher.comments(second)[-1]
+    assert watcher.pulls() == [] and f"claude/issue-{second}" not in watcher.remote_branches()
+    assert _mirror_branches(watcher) == []
 
 
 def test_failing_verify_command_marks_the_issue_failed_with_the_reason(watcher):
