@@ -216,6 +216,8 @@ def test_the_runs_under_the_sampler_went_through(sampled: Sampled) -> None:
     # The sampler saw the runs: ansible's modules, the watcher's playbook and pg_dump.
     assert "ansible-playbook watcher.yml" in sampled.samples or "watcher.yml" in sampled.samples
     assert "pg_dump" in sampled.samples
+    backup = sampled.host.rootfs / f"home/{APP_USER}/pms/backups/sampled.dump"
+    assert backup.read_bytes()[:5] == b"PGDMP"  # pg_dump's custom format, taken with the URL from stdin
 
 
 def test_no_secret_appears_in_any_argv(sampled: Sampled) -> None:
