@@ -451,7 +451,7 @@ def test_the_test_role_reaches_the_test_database_alone(provisioned: Provisioned,
         count = shlex.quote("SELECT count(*) FROM made_here")
         made = as_app_user(
             pms1_testinfra,
-            f"PGPASSWORD={password} psql -X -tA -w -v ON_ERROR_STOP=1 -h {via} -p {facts['pg_port']} "
+            f"PGPASSWORD={password} psql -X -q -tA -w -v ON_ERROR_STOP=1 -h {via} -p {facts['pg_port']} "
             f"-U {TEST_ROLE} -d pelagia_test -c {shlex.quote(sql)} -c {count}",
         )
         assert made.rc == 0 and made.stdout.strip() == "1", made.stderr
