@@ -27,6 +27,8 @@ from tests.playbook import PlaybookRun
 pytestmark = pytest.mark.host
 
 HOME = f"/home/{APP_USER}"
+TEST_ROLE = "pelagia_agent"
+TEST_ROLE_PGPASS = "/etc/slipway/pg-agent.pgpass"
 LEGACY_CRON = (
     "*/10 * * * * $HOME/issue-watcher/claude-issue-watcher.sh >> $HOME/issue-watcher/logs/cron.log 2>&1"
 )
@@ -165,9 +167,11 @@ def test_the_autofix_env_points_at_the_test_database_on_port_3100(
         for line in env_file.content_string.splitlines()
         if line and not line.startswith("#")
     )
+    # The test database's own role, never production's.
     assert lines["DATABASE_URL"] == (
-        f"postgresql://{facts['pg_user']}:{facts['pg_password']}@127.0.0.1:{facts['pg_port']}/pelagia_test"
+        f"postgresql://{TEST_ROLE}:{_test_role_password(pms1_testinfra)}@127.0.0.1:{facts['pg_port']}/pelagia_test"
     )
+    assert facts["pg_password"] not in env_file.content_string
     assert lines["PORT"] == "3100"
     assert lines["NEXTAUTH_URL"] == "http://localhost:3100"
     assert lines["EMAIL_TRANSPORT"] == "console" and lines["STORAGE_DRIVER"] == "local"
@@ -270,10 +274,31 @@ def test_the_mirror_is_scheduled_daily_as_postgres(provisioned: Provisioned, pms
     assert pms1_testinfra.file("/usr/local/sbin/slipway-testdb-mirror").mode == 0o755
 
 
-def _psql(host: Any, facts: dict, database: str, sql: str) -> Any:
+def _test_role_password(host: Any) -> str:
+    pgpass = host.file(TEST_ROLE_PGPASS)
+    assert (pgpass.user, pgpass.group, pgpass.mode) == ("root", "root", 0o600)
+    line = pgpass.content_string.strip()
+    assert line.startswith(f"*:*:*:{TEST_ROLE}:")
+    return line.rsplit(":", 1)[1]
+
+
+def _psql(host: Any, facts: dict, database: str, sql: str, role: str = "", via: str = "127.0.0.1") -> Any:
+    """psql as production's role (default) or the test role, over TCP or the socket directory."""
+    password = _test_role_password(host) if role == TEST_ROLE else facts["pg_password"]
     return host.run(
-        f"PGPASSWORD={shlex.quote(facts['pg_password'])} psql -X -tA -v ON_ERROR_STOP=1 -h 127.0.0.1 "
-        f"-p {facts['pg_port']} -U {facts['pg_user']} -d {database} -c {shlex.quote(sql)}"
+        f"PGPASSWORD={shlex.quote(password)} psql -X -tA -v ON_ERROR_STOP=1 -h {via} "
+        f"-p {facts['pg_port']} -U {role or facts['pg_user']} -d {database} -c {shlex.quote(sql)}"
+    )
+
+
+def _as_test_role(host: Any, facts: dict, database: str, sql: str) -> Any:
+    return _psql(host, facts, database, sql, role=TEST_ROLE)
+
+
+def _superuser_sql(host: Any, facts: dict, database: str, sql: str) -> Any:
+    return host.run(
+        f"cd / && runuser -u postgres -- psql -X -tA -v ON_ERROR_STOP=1 -p {facts['pg_port']} -d {database} "
+        f"-c {shlex.quote(sql)}"
     )
 
 
@@ -289,16 +314,34 @@ def test_the_mirror_restores_production_into_the_test_database_scrubbed(
         "INSERT INTO people VALUES (1, 'Ada', 'ada@pelagia.example'), (2, 'Bo', 'bo@pelagia.example');",
     )
     assert seeded.rc == 0, seeded.stderr
-    stale = _psql(pms1_testinfra, facts, "pelagia_test", "CREATE TABLE IF NOT EXISTS stale (x int)")
+    stale = _as_test_role(pms1_testinfra, facts, "pelagia_test", "CREATE TABLE IF NOT EXISTS stale (x int)")
     assert stale.rc == 0, stale.stderr
+    # A hook that records who runs it: the job's own user, never the role the agent can use.
+    pms1_testinfra.run(
+        "echo 'CREATE TABLE hook_ran_as AS SELECT current_user::text AS who;' "
+        "> /etc/slipway/testdb-mirror.d/60-who.sql"
+    )
     run = pms1_testinfra.run("runuser -u postgres -- /usr/local/sbin/slipway-testdb-mirror")
+    pms1_testinfra.run("rm -f /etc/slipway/testdb-mirror.d/60-who.sql")
     assert run.rc == 0, run.stdout + run.stderr
-    rows = _psql(pms1_testinfra, facts, "pelagia_test", "SELECT id, name, email FROM people ORDER BY id")
+    rows = _as_test_role(
+        pms1_testinfra, facts, "pelagia_test", "SELECT id, name, email FROM people ORDER BY id"
+    )
     assert rows.stdout.split() == ["1|Ada|person1@example.invalid", "2|Bo|person2@example.invalid"]
-    gone = _psql(pms1_testinfra, facts, "pelagia_test", "SELECT to_regclass('stale') IS NULL")
+    gone = _as_test_role(pms1_testinfra, facts, "pelagia_test", "SELECT to_regclass('stale') IS NULL")
     assert gone.stdout.strip() == "t"
-    # The app's role owns and can write the copy; production kept its real data.
-    write = _psql(pms1_testinfra, facts, "pelagia_test", "UPDATE people SET name = name RETURNING id")
+    who = _as_test_role(pms1_testinfra, facts, "pelagia_test", "SELECT who FROM hook_ran_as")
+    assert who.stdout.strip() == "postgres"
+    # The test role owns the copy and all in it, and can write it; production kept its real data.
+    owners = _superuser_sql(
+        pms1_testinfra,
+        facts,
+        "pelagia_test",
+        "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+        "UNION SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()",
+    )
+    assert owners.stdout.split() == [TEST_ROLE], owners.stdout + owners.stderr
+    write = _as_test_role(pms1_testinfra, facts, "pelagia_test", "UPDATE people SET name = name RETURNING id")
     assert write.rc == 0, write.stderr
     prod = _psql(pms1_testinfra, facts, "pelagia", "SELECT email FROM people WHERE id = 1")
     assert prod.stdout.strip() == "ada@pelagia.example"
@@ -326,13 +369,15 @@ def test_a_failing_hook_leaves_the_test_database_as_it_was(
     provisioned: Provisioned, pms1_testinfra: Any
 ) -> None:
     facts = provisioned.world.host.facts
-    marker = _psql(pms1_testinfra, facts, "pelagia_test", "CREATE TABLE IF NOT EXISTS keep_me (x int)")
+    marker = _as_test_role(
+        pms1_testinfra, facts, "pelagia_test", "CREATE TABLE IF NOT EXISTS keep_me (x int)"
+    )
     assert marker.rc == 0, marker.stderr
     pms1_testinfra.run("echo 'SELECT no_such_function();' > /etc/slipway/testdb-mirror.d/99-broken.sql")
     run = pms1_testinfra.run("runuser -u postgres -- /usr/local/sbin/slipway-testdb-mirror")
     pms1_testinfra.run("rm -f /etc/slipway/testdb-mirror.d/99-broken.sql")
     assert run.rc != 0
-    kept = _psql(pms1_testinfra, facts, "pelagia_test", "SELECT to_regclass('keep_me') IS NOT NULL")
+    kept = _as_test_role(pms1_testinfra, facts, "pelagia_test", "SELECT to_regclass('keep_me') IS NOT NULL")
     assert kept.stdout.strip() == "t"
     leftovers = _psql(
         pms1_testinfra,
@@ -341,6 +386,106 @@ def test_a_failing_hook_leaves_the_test_database_as_it_was(
         "SELECT datname FROM pg_database WHERE datname LIKE 'pelagia_test_%'",
     )
     assert leftovers.stdout.strip() == ""
+
+
+def test_without_a_scrub_hook_the_mirror_refuses_and_leaves_the_test_database(
+    provisioned: Provisioned, pms1_testinfra: Any
+) -> None:
+    facts = provisioned.world.host.facts
+    marker = _as_test_role(
+        pms1_testinfra, facts, "pelagia_test", "CREATE TABLE IF NOT EXISTS keep_me_too (x int)"
+    )
+    assert marker.rc == 0, marker.stderr
+    hooks = "/etc/slipway/testdb-mirror.d"
+    pms1_testinfra.run(f"mkdir -p /root/hooks-aside && mv {hooks}/*.sql /root/hooks-aside/")
+    try:
+        run = pms1_testinfra.run("runuser -u postgres -- /usr/local/sbin/slipway-testdb-mirror")
+        assert run.rc != 0
+        assert "no post-restore hook (*.sql) in /etc/slipway/testdb-mirror.d" in run.stdout + run.stderr
+        assert "slipway_testdb_mirror_unscrubbed_ok: true" in run.stdout + run.stderr
+        kept = _as_test_role(
+            pms1_testinfra, facts, "pelagia_test", "SELECT to_regclass('keep_me_too') IS NOT NULL"
+        )
+        assert kept.stdout.strip() == "t"
+        # Explicitly allowed (slipway_testdb_mirror_unscrubbed_ok: true), it copies production as is.
+        allowed = "/etc/slipway/testdb-mirror-unscrubbed.conf"
+        pms1_testinfra.run(
+            f"sed 's/^UNSCRUBBED_OK=.*/UNSCRUBBED_OK=true/' /etc/slipway/testdb-mirror.conf > {allowed}"
+        )
+        run = pms1_testinfra.run(f"runuser -u postgres -- /usr/local/sbin/slipway-testdb-mirror {allowed}")
+        pms1_testinfra.run(f"rm -f {allowed}")
+        assert run.rc == 0, run.stdout + run.stderr
+        assert "copying pelagia unscrubbed" in run.stdout
+        gone = _as_test_role(
+            pms1_testinfra, facts, "pelagia_test", "SELECT to_regclass('keep_me_too') IS NULL"
+        )
+        assert gone.stdout.strip() == "t"
+    finally:
+        pms1_testinfra.run(f"mv /root/hooks-aside/*.sql {hooks}/ && rmdir /root/hooks-aside")
+
+
+def test_the_site_run_sets_the_unscrubbed_switch_off_by_default(
+    provisioned: Provisioned, pms1_testinfra: Any
+) -> None:
+    conf = pms1_testinfra.file("/etc/slipway/testdb-mirror.conf").content_string
+    assert "UNSCRUBBED_OK=false" in conf.splitlines()
+
+
+# ----------------------------------------------------------------------------- database roles
+
+
+def test_the_test_role_reaches_the_test_database_alone(provisioned: Provisioned, pms1_testinfra: Any) -> None:
+    """Over TCP and over the socket (from the clone owner's account): pelagia_test yes, nothing else."""
+    facts = provisioned.world.host.facts
+    password = shlex.quote(_test_role_password(pms1_testinfra))
+    for via in ("127.0.0.1", "/var/run/postgresql"):
+        for database in ("pelagia", "postgres", "template1"):
+            refused = as_app_user(
+                pms1_testinfra,
+                f"PGPASSWORD={password} psql -X -tA -w -h {via} -p {facts['pg_port']} -U {TEST_ROLE} "
+                f"-d {database} -c 'SELECT 1'",
+            )
+            assert refused.rc != 0, (via, database, refused.stdout)
+            assert "pg_hba.conf rejects connection" in refused.stderr, refused.stderr
+        sql = "DROP TABLE IF EXISTS made_here; CREATE TABLE made_here (x int); INSERT INTO made_here VALUES (1);"
+        count = shlex.quote("SELECT count(*) FROM made_here")
+        made = as_app_user(
+            pms1_testinfra,
+            f"PGPASSWORD={password} psql -X -q -tA -w -v ON_ERROR_STOP=1 -h {via} -p {facts['pg_port']} "
+            f"-U {TEST_ROLE} -d pelagia_test -c {shlex.quote(sql)} -c {count}",
+        )
+        assert made.rc == 0 and made.stdout.strip() == "1", made.stderr
+
+
+def test_the_test_role_has_no_rights_beyond_its_database(
+    provisioned: Provisioned, pms1_testinfra: Any
+) -> None:
+    facts = provisioned.world.host.facts
+    role = _superuser_sql(
+        pms1_testinfra,
+        facts,
+        "postgres",
+        "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls, "
+        "(SELECT count(*) FROM pg_auth_members WHERE member = r.oid), "
+        "has_database_privilege(r.oid, 'pelagia', 'CONNECT') FROM pg_roles r WHERE rolname = 'pelagia_agent'",
+    )
+    assert role.stdout.strip() == "t|f|f|f|f|f|0|f", role.stdout + role.stderr
+
+
+def test_production_is_closed_to_public_and_open_to_its_role(
+    provisioned: Provisioned, pms1_testinfra: Any
+) -> None:
+    facts = provisioned.world.host.facts
+    public = _superuser_sql(
+        pms1_testinfra,
+        facts,
+        "postgres",
+        "SELECT datacl IS NOT NULL AND NOT EXISTS (SELECT FROM aclexplode(datacl) a "
+        "WHERE a.grantee = 0 AND a.privilege_type = 'CONNECT') FROM pg_database WHERE datname = 'pelagia'",
+    )
+    assert public.stdout.strip() == "t", public.stdout + public.stderr
+    prod = _psql(pms1_testinfra, facts, "pelagia", "SELECT current_user")
+    assert prod.rc == 0 and prod.stdout.strip() == facts["pg_user"], prod.stderr
 
 
 def test_the_deploy_workflow_ships_with_the_toolkit(provisioned: Provisioned, pms1_testinfra: Any) -> None:
