@@ -468,7 +468,14 @@ def test_attack_reading_secrets_sees_only_permission_denied(world: AgentWorld) -
     assert (
         "SLIPWAY_GIT_PASSWORD" not in outcome.seen and "FORGEJO_TOKEN=" + world.site.token not in outcome.seen
     )
-    assert outcome.labels == ["claude-pr"] and len(outcome.pulls) == 1
+    # The loot file holds what the agent could see, its own environment among it (the gateway's
+    # placeholder key): the pre-push scan refuses a branch with anything shaped like a secret.
+    assert outcome.labels == ["claude-failed"], outcome.comments[-1]["body"]
+    assert (
+        "looks like a secret" in outcome.comments[-1]["body"]
+        and "App/lib/loot.txt" in outcome.comments[-1]["body"]
+    )
+    assert outcome.pulls == [] and not outcome.branch_pushed
 
 
 def test_attack_killing_production_leaves_it_serving(world: AgentWorld) -> None:
