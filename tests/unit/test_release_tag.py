@@ -304,3 +304,61 @@ def test_the_command_line_prints_one_line_and_exits_with_the_code(tmp_path: Path
     done = subprocess.run([str(WRAPPER), "v1.2"], capture_output=True, text=True, input="", check=False)
     assert done.returncode == rt.EXIT_USAGE
     assert done.stderr == "release-tag: not a release tag (want vX.Y.Z): 'v1.2'\n"
+
+
+# ------------------------------------------------------------------ against the Forgejo double
+
+
+def test_over_http_with_the_job_token_and_forgejos_tag_protections(portal: Path, tmp_path: Path) -> None:
+    """The Forgejo double serves the repository (token required) and tag_protections: the wrapper
+    fetches with the token through askpass and asks for the protections with the API token."""
+    from sandbox.forgejo_double import ForgejoDouble
+
+    double = ForgejoDouble(tmp_path / "fj").start()
+    try:
+        double.add_user("o", admin=True)
+        double.create_repo("o", "r", files={"README.md": b"x\n"})
+        token = double.add_token("o", ["write:issue", "write:repository"])
+        pushed = double.git_url("o", "r").replace("http://", f"http://o:{token}@")
+        subprocess.run(
+            ["git", "-C", str(portal), "push", "-q", "--force", pushed, "main", "v1.0.0", "v1.1.0", "v6.6.6"],
+            check=True,
+            capture_output=True,
+        )
+        token_file = tmp_path / "api-token"
+        token_file.write_text(token + "\n")
+        settings = rt.load_settings(
+            settings_for(
+                tmp_path,
+                portal,
+                repo_url=double.git_url("o", "r"),
+                require_protected_tag=True,
+                forgejo_api_url=f"{double.url}/api/v1",
+                forgejo_repo="o/r",
+                api_token_file=str(token_file),
+            )
+        )
+        with pytest.raises(rt.Refused) as anonymous:
+            rt.commit_on_base(settings, "v1.1.0", "")
+        assert anonymous.value.code == rt.EXIT_SETUP and "cannot fetch main" in str(anonymous.value)
+        assert rt.commit_on_base(settings, "v1.1.0", token) == git(portal, "rev-parse", "v1.1.0^{commit}")
+        with pytest.raises(rt.Refused) as side:
+            rt.commit_on_base(settings, "v6.6.6", token)
+        assert side.value.code == rt.EXIT_NOT_ON_MAIN
+        assert token not in (tmp_path / "cache/check.git/config").read_text()
+
+        assert rt.tag_is_protected(settings, "v1.1.0") is False
+        created = subprocess.run(
+            [
+                "curl", "-sf", "-X", "POST", "-H", "Content-Type: application/json", "-H", f"Authorization: token {token}",
+                "-d", json.dumps({"name_pattern": "v*", "whitelist_usernames": ["o"]}),
+                f"{double.url}/api/v1/repos/o/r/tag_protections",
+            ],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert json.loads(created.stdout)["name_pattern"] == "v*"
+        assert rt.tag_is_protected(settings, "v1.1.0") is True
+        asked = [r for r in double.api_requests() if r.path.endswith("/tag_protections")]
+        assert [r.method for r in asked] == ["GET", "POST", "GET"]
+    finally:
+        double.stop()
