@@ -368,7 +368,16 @@ class Demo:
             # shell on stdin, never in argv; the step can only sudo to release-tag.
             script = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()) + step["run"]
             result = self.host.ssh(
-                "runuser", "-u", RUNNER_USER, "--", "bash", "-e", "-s", input=script, check=False, timeout=1800
+                "runuser",
+                "-u",
+                RUNNER_USER,
+                "--",
+                "bash",
+                "-e",
+                "-s",
+                input=script,
+                check=False,
+                timeout=1800,
             )
             if result.returncode != 0:
                 raise RuntimeError(f"the workflow step failed: {(result.stdout + result.stderr)[-400:]}")
