@@ -358,7 +358,7 @@ def test_the_release_wrapper_refuses_a_bad_tag_and_a_tag_off_main(wrapped: Site)
     live, names = site.live(), site.releases()
     # v0.2.0: a commit beside main (v0.1.7's tree on top of v0.1.1), tagged; never merged.
     side = site.sh(
-        "cd /srv/git/portal.git && c=$(runuser -u deploy -- git -c user.name=t -c user.email=t@e.invalid commit-tree -p v0.1.1 -m side 'v0.1.7^{tree}')"
+        "cd /srv/git/portal.git && c=$(runuser -u deploy -- git -c user.name=t -c user.email=t@e.invalid commit-tree -p 'v0.1.1^{commit}' -m side 'v0.1.7^{tree}')"
         " && runuser -u deploy -- git tag v0.2.0 $c && echo $c"
     ).strip()
     assert re.fullmatch(r"[0-9a-f]{40}", side)

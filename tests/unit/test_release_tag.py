@@ -181,6 +181,22 @@ def test_the_base_branch_comes_from_the_settings(portal: Path, tmp_path: Path, t
     assert json.loads(toolkit.read_text())["argv"][4] == "tag=v6.6.6"
 
 
+def test_a_local_repository_of_another_user_is_fetched(portal: Path, tmp_path: Path) -> None:
+    """On pms1 the repository may be a local path owned by the app user while the wrapper is root:
+    git's ownership check must not refuse it (upload-pack gets none of git's -c settings)."""
+    if os.geteuid() != 0:
+        pytest.skip("chown needs root")
+    nobody = pwd.getpwnam("nobody")
+    for dirpath, _dirs, files in os.walk(portal):
+        os.chown(dirpath, nobody.pw_uid, nobody.pw_gid)
+        for name in files:
+            os.chown(os.path.join(dirpath, name), nobody.pw_uid, nobody.pw_gid)
+    settings = rt.load_settings(settings_for(tmp_path, portal))
+    assert rt.commit_on_base(settings, "v1.0.0", "") == git(
+        portal, "-c", "safe.directory=*", "rev-parse", "v1.0.0^{commit}"
+    )
+
+
 @pytest.mark.parametrize("tag", ["v1.0.0", "v1.1.0"])
 def test_a_tag_on_main_is_released_as_the_app_user_with_the_token_in_a_file(
     tag: str, portal: Path, tmp_path: Path, toolkit: Path
