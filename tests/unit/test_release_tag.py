@@ -83,7 +83,7 @@ def settings_for(tmp_path: Path, repo: Path, **extra: Any) -> Path:
                 "toolkit_dir": str(tmp_path / "toolkit"),
                 "repo_url": str(repo),
                 "cache_dir": str(tmp_path / "cache/check.git"),
-                "path": os.environ["PATH"],
+                "path": "/usr/local/bin:/usr/bin:/bin",  # as on pms1: no sbin
                 **extra,
             }
         )
