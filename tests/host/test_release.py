@@ -386,8 +386,9 @@ def test_the_deploy_workflow_step_releases_through_the_wrapper_with_the_token_in
     site = wrapped
     # Every process's argv, sampled while the release runs, searched for the job token (grep reads
     # the token from a file: its own argv stays clean).
+    site.pms1.ssh("bash", "-c", "umask 077; cat > /root/job-token", input=JOB_TOKEN + "\n")
     site.sh(
-        f"printf '%s\\n' {JOB_TOKEN} > /root/job-token; rm -f /root/argv-seen /root/stop-sampling; "
+        "rm -f /root/argv-seen /root/stop-sampling; "
         "(while [ ! -e /root/stop-sampling ]; do ps -eww -o args= | grep -F -f /root/job-token >> /root/argv-seen;"
         " sleep 0.02; done) >/dev/null 2>&1 </dev/null & disown"
     )
