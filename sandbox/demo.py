@@ -11,7 +11,8 @@ Stages (each prints one line with its result and time; long ones show progress):
   6. triage      the watcher, run as cron runs it: triage posts the breakdown, queues the issue
   7. fix         the next watcher run: Claude fixes it, the branch is pushed, a PR opened
   8. merge+tag   a human's part, scripted: merge the PR, bump the version, push tag v0.1.1
-  9. deploy      the deploy workflow's step, as the runner runs it on pms1: release.yml takes v0.1.1 live
+  9. deploy      the deploy workflow's step, as the runner's user runs it on pms1: sudo release-tag v0.1.1
+                 checks the tag is on main and release.yml takes it live as the app user
  10. after       the same request: the bug is gone
 
 Exits non-zero naming the stage that failed. Tears the sandbox down unless --keep.
@@ -43,6 +44,7 @@ from tests.host.site_helpers import OWNER, REPO, SiteWorld
 from tests.playbook import ROOT, run_playbook
 
 APP_USER = "deploy"
+RUNNER_USER = "forgejo-runner"
 BUG_PATH = "/api/tonnage?value=1234.5"
 ISSUE_TITLE = "Vessel tonnage is shown one tonne too low"
 ISSUE_BODY = (
@@ -362,10 +364,20 @@ class Demo:
             }
             env = {k: _expand(v, context) for k, v in step.get("env", {}).items()}
             env.update(FORGEJO_REF_NAME="v0.1.1", GITHUB_REF_NAME="v0.1.1", FORGEJO_ACTOR="maintainer")
-            # As the runner does: the environment and the script reach the shell on stdin, never in argv.
+            # As the runner does: as the runner's own user, the environment and the script reach the
+            # shell on stdin, never in argv; the step can only sudo to release-tag.
             script = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()) + step["run"]
             result = self.host.ssh(
-                "runuser", "-l", APP_USER, "-c", "bash -e -s", input=script, check=False, timeout=1800
+                "runuser",
+                "-u",
+                RUNNER_USER,
+                "--",
+                "bash",
+                "-e",
+                "-s",
+                input=script,
+                check=False,
+                timeout=1800,
             )
             if result.returncode != 0:
                 raise RuntimeError(f"the workflow step failed: {(result.stdout + result.stderr)[-400:]}")

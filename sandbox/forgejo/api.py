@@ -28,6 +28,7 @@ from sandbox.forgejo.state import (
     PullData,
     Renderer,
     Repo,
+    TagProtection,
     Token,
     User,
     fmt_time,
@@ -350,6 +351,8 @@ class Forge:
             ("GET", r + "/tags/{tag}", self.get_tag, "repository", False),
             ("GET", r + "/actions/runners/registration-token", self.runner_token, "repository", True),
             ("GET", r + "/hooks", self.list_hooks, "repository", True),
+            ("GET", r + "/tag_protections", self.list_tag_protections, "repository", True),
+            ("POST", r + "/tag_protections", self.create_tag_protection, "repository", True),
             ("POST", r + "/hooks", self.create_hook, "repository", True),
         ]
         return [Route(m, compile_template(t), h, c, a) for m, t, h, c, a in table]
@@ -915,6 +918,27 @@ class Forge:
         assert call.repo is not None
         token = self.runner_tokens.setdefault(call.repo.full_name, new_token())
         return Reply(200, {"token": token})
+
+    def list_tag_protections(self, call: Call) -> Reply:
+        repo = call.repo
+        assert repo is not None
+        protections = sorted(repo.tag_protections.values(), key=lambda p: p.id)
+        return Reply(200, [self.render.tag_protection(p) for p in protections])
+
+    def create_tag_protection(self, call: Call) -> Reply:
+        repo, body = call.repo, call.body or {}
+        assert repo is not None
+        pattern = str(body.get("name_pattern") or "").strip()
+        if not pattern:
+            raise ApiError(422, "[NamePattern]: Required")
+        protection = TagProtection(
+            id=self.ids.next("tag_protection"),
+            name_pattern=pattern,
+            whitelist_usernames=[str(u) for u in body.get("whitelist_usernames") or []],
+            whitelist_teams=[str(t) for t in body.get("whitelist_teams") or []],
+        )
+        repo.tag_protections[protection.id] = protection
+        return Reply(201, self.render.tag_protection(protection))
 
     def list_hooks(self, call: Call) -> Reply:
         repo = call.repo

@@ -109,6 +109,15 @@ class Hook:
 
 
 @dataclass
+class TagProtection:
+    id: int
+    name_pattern: str
+    whitelist_usernames: list[str]
+    whitelist_teams: list[str]
+    created: float = field(default_factory=now)
+
+
+@dataclass
 class Repo:
     id: int
     owner: str
@@ -120,6 +129,7 @@ class Repo:
     issues: dict[int, Issue] = field(default_factory=dict)
     comments: dict[int, Comment] = field(default_factory=dict)
     hooks: dict[int, Hook] = field(default_factory=dict)
+    tag_protections: dict[int, TagProtection] = field(default_factory=dict)
     next_index: int = 1
 
     @property
@@ -330,6 +340,16 @@ class Renderer:
 
     def commit_meta(self, repo: Repo, sha: str, created: str) -> dict:
         return {"url": f"{self.api}/repos/{repo.full_name}/git/commits/{sha}", "sha": sha, "created": created}
+
+    def tag_protection(self, protection: TagProtection) -> dict:
+        return {
+            "id": protection.id,
+            "name_pattern": protection.name_pattern,
+            "whitelist_usernames": protection.whitelist_usernames,
+            "whitelist_teams": protection.whitelist_teams,
+            "created_at": fmt_time(protection.created),
+            "updated_at": fmt_time(protection.created),
+        }
 
     def hook(self, hook: Hook) -> dict:
         return {

@@ -148,7 +148,7 @@ cd {HOME} && runuser -u {APP} -- env HOME={HOME} PATH=/usr/local/bin:/usr/bin:/b
     pm2 start {HOME}/pms/current/server.js --name ppms >/dev/null
 """
     )
-    runner = json.loads(world.root(f"cat {HOME}/forgejo-runner/.runner").stdout)
+    runner = json.loads(world.root("cat /var/lib/forgejo-runner/.runner").stdout)
     world.secrets = {
         "forgejo token": world.site.token,
         "production .env": PROD_MARKER,
@@ -258,7 +258,7 @@ def test_the_agent_cannot_read_what_it_must_not(world: AgentWorld) -> None:
         ("ls", f"{HOME}/pms"),
         ("cat", f"{HOME}/.ssh/id_ed25519"),
         ("cat", f"{HOME}/.claude/.credentials.json"),
-        ("cat", f"{HOME}/forgejo-runner/.runner"),
+        ("cat", "/var/lib/forgejo-runner/.runner"),
         ("cat", "/etc/sudoers.d/slipway-agent"),
     ):
         attempt = world.as_user(AGENT, f"{command} {shlex.quote(path)}")
@@ -445,7 +445,7 @@ def pm2_ppms(world: AgentWorld) -> tuple[int, str, int]:
 def test_attack_reading_secrets_sees_only_permission_denied(world: AgentWorld) -> None:
     grab = (
         f"cat {CONFIG}; cat {PROD_ENV}; cat {HOME}/.ssh/id_ed25519 {HOME}/.claude/.credentials.json; "
-        f"cat {HOME}/forgejo-runner/.runner; ls -la {HOME}; env; "
+        f"cat /var/lib/forgejo-runner/.runner; ls -la {HOME}; env; "
         "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -ai -e token -e secret; "
         "ps -eo user,args | grep -v '^autofix'; sudo -n -l; sudo -n -u deploy true"
     )

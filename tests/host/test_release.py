@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from sandbox.pms1 import free_port
 from tests.host.release_helpers import (
@@ -292,14 +294,119 @@ def test_rollback_goes_to_the_previous_release_and_says_migrations_stay(site: Si
     assert bad.rc != 0 and "is not a release directory name" in failure_message(bad)
 
 
-def test_the_deploy_workflow_step_takes_the_tag_from_the_runner_env_and_prunes(site: Site) -> None:
-    env = {"FORGEJO_REF_NAME": "v0.1.7", "GITHUB_REF_NAME": "v0.1.7", "FORGEJO_ACTOR": "hardik"}
-    run = site.release(None, env=env, slipway_release_keep=2)
+RUNNER_USER = "forgejo-runner"
+WRAPPER = "/usr/local/libexec/slipway/release-tag"
+JOB_TOKEN = "job-token-3c9e0b7d41"  # noqa: S105 - a test value, looked for in every process's argv
+
+
+@pytest.fixture(scope="module")
+def wrapped(site: Site) -> Site:
+    """This world plus what a job on the host label goes through: the runner's user, release-tag,
+    its settings and sudo rule (slipway_forgejo_runner), and the toolkit copy with its local
+    inventory (slipway_watcher), set up for this world's repository and port."""
+    release_settings = {key: value for key, value in site.vars.items() if key != "slipway_release_become"} | {
+        "slipway_release_app_user": "deploy",
+        "slipway_release_keep": 2,
+    }
+    play = [
+        {
+            "name": "The release wrapper and the toolkit on pms1.",
+            "hosts": "pms1",
+            "become": True,
+            "gather_facts": False,
+            "vars": {
+                "slipway_forgejo_runner_release_repo_url": site.vars["slipway_release_repo_url"],
+                "slipway_watcher_release_settings": release_settings,
+            },
+            "tasks": [
+                {"ansible.builtin.include_role": {"name": "slipway_forgejo_runner", "tasks_from": name}}
+                for name in ("user.yml", "release.yml")
+            ]
+            + [
+                {"ansible.builtin.include_role": {"name": "slipway_watcher", "tasks_from": name}}
+                for name in ("toolkit.yml", "release-inventory.yml")
+            ],
+        }
+    ]
+    run = run_playbook(
+        site._dir(), play, args=["-i", str(site.inventory)], env={**REMOTE_TEMP}, timeout=TIMEOUT
+    )
     assert run.rc == 0, run.output[-3000:]
+    return site
+
+
+def job_step(
+    site: Site, tag: str, token: str = JOB_TOKEN, actor: str = "hardik"
+) -> subprocess.CompletedProcess:
+    """The deploy workflow's step as the host runner runs it: as the runner's user, the step's env:
+    expanded and exported, the script on bash's stdin."""
+    workflow = yaml.safe_load((ROOT / "files/forgejo/workflows/deploy.yml").read_text())
+    step = workflow["jobs"]["deploy"]["steps"][-1]
+    context = {"forgejo.ref_name": tag, "forgejo.actor": actor, "forgejo.token": token}
+    env = {
+        name: re.sub(r"\$\{\{\s*([\w.]+)\s*\}\}", lambda m: context[m.group(1)], value)
+        for name, value in step["env"].items()
+    } | {"FORGEJO_REF_NAME": tag, "FORGEJO_ACTOR": actor}
+    script = "".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items()) + step["run"]
+    return site.pms1.ssh(
+        "runuser", "-u", RUNNER_USER, "--", "bash", "-e", "-s", input=script, check=False, timeout=TIMEOUT
+    )
+
+
+def test_the_release_wrapper_refuses_a_bad_tag_and_a_tag_off_main(wrapped: Site) -> None:
+    site = wrapped
+    live, names = site.live(), site.releases()
+    # v0.2.0: a commit beside main (v0.1.7's tree on top of v0.1.1), tagged; never merged.
+    side = site.sh(
+        "cd /srv/git/portal.git && c=$(runuser -u deploy -- git -c user.name=t -c user.email=t@e.invalid commit-tree -p 'v0.1.1^{commit}' -m side 'v0.1.7^{tree}')"
+        " && runuser -u deploy -- git tag v0.2.0 $c && echo $c"
+    ).strip()
+    assert re.fullmatch(r"[0-9a-f]{40}", side)
+    for tag, code, message in (
+        ("v0.2.0", 3, f"release-tag: the tag v0.2.0 ({side[:12]}) is not on main"),
+        ("v9.9.9", 3, "release-tag: the tag v9.9.9 does not exist in /srv/git/portal.git"),
+        ("v1.2.3;id", 2, "release-tag: not a release tag (want vX.Y.Z): 'v1.2.3;id'"),
+    ):
+        done = site.pms1.ssh(
+            "runuser", "-u", RUNNER_USER, "--", "sudo", "-n", WRAPPER, tag, input="", check=False, timeout=120
+        )
+        # the last line: the sandbox's sudo may first warn that it cannot resolve the host name
+        assert (done.returncode, done.stderr.strip().splitlines()[-1]) == (code, message), (
+            done.stdout + done.stderr
+        )
+    # the workflow's own check stops a malformed tag before sudo; the wrapper refuses the side tag
+    refused = job_step(site, "v0.2.0")
+    assert refused.returncode == 3 and "is not on main" in refused.stderr, refused.stderr
+    assert (site.live(), site.releases()) == (live, names), "a refused tag changed the releases"
+
+
+def test_the_deploy_workflow_step_releases_through_the_wrapper_with_the_token_in_no_argv(
+    wrapped: Site,
+) -> None:
+    site = wrapped
+    # Every process's argv, sampled while the release runs, searched for the job token (grep reads
+    # the token from a file: its own argv stays clean).
+    site.pms1.ssh("bash", "-c", "umask 077; cat > /root/job-token", input=JOB_TOKEN + "\n")
+    site.sh(
+        "rm -f /root/argv-seen /root/stop-sampling; "
+        "(while [ ! -e /root/stop-sampling ]; do ps -eww -o args= | grep -F -f /root/job-token >> /root/argv-seen;"
+        " sleep 0.02; done) >/dev/null 2>&1 </dev/null & disown"
+    )
+    try:
+        done = job_step(site, "v0.1.7")
+    finally:
+        site.sh("touch /root/stop-sampling; sleep 0.3")
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "release-tag: releasing v0.1.7" in done.stdout
     assert health_version(site.port) == "0.1.7"
     names = site.releases()
     assert len(names) == 2 and any(name.startswith("v0.1.7-") for name in names), names
     assert {site.live(), site.sh(f"readlink {BASE}/previous").strip().removeprefix("releases/")} == set(names)
     assert site.sh(f"tail -n 1 {BASE}/releases.log").rstrip("\n").split("\t")[5] == "deploy workflow (hardik)"
+    assert site.sh("cat /root/argv-seen") == "", "the job token was in a process's argv"
+    assert site.sh("find /tmp /home/deploy/pms -name repo-token -o -name .repo-token") == ""
+
+
+def test_release_yml_still_takes_the_tag_from_the_runner_env(site: Site) -> None:
     github_only = site.release(None, env={"GITHUB_REF_NAME": "v9.9.8"})
     assert "the tag v9.9.8 does not exist" in failure_message(github_only)

@@ -90,11 +90,21 @@ def test_check_mode_on_the_provisioned_host_reports_no_changes(provisioned: Prov
 # ----------------------------------------------------------------------------- runner
 
 
+RUNNER_USER = "forgejo-runner"
+RUNNER_DIR = "/var/lib/forgejo-runner"
+WRAPPER = "/usr/local/libexec/slipway/release-tag"
+
+
+def as_runner(host: Any, script: str) -> Any:
+    """A job step as the host runner runs it: the runner's user, bash, the script on stdin."""
+    return host.run(f"printf '%s' {shlex.quote(script)} | runuser -u {RUNNER_USER} -- bash -s")
+
+
 def test_the_runner_is_registered_once_with_its_name_and_labels(
     provisioned: Provisioned, pms1_testinfra: Any
 ) -> None:
-    runner_file = pms1_testinfra.file(f"{HOME}/forgejo-runner/.runner")
-    assert runner_file.exists and runner_file.user == APP_USER and runner_file.mode == 0o600
+    runner_file = pms1_testinfra.file(f"{RUNNER_DIR}/.runner")
+    assert runner_file.exists and runner_file.user == RUNNER_USER and runner_file.mode == 0o600
     registered = json.loads(runner_file.content_string)
     assert registered["name"] == "pms1-host"
     assert registered["labels"] == ["host:host", "docker:docker://node:20-bookworm"]
@@ -106,7 +116,7 @@ def test_the_runner_is_registered_once_with_its_name_and_labels(
 
 
 def test_the_runner_token_came_from_the_forgejo_api(provisioned: Provisioned, pms1_testinfra: Any) -> None:
-    registered = json.loads(pms1_testinfra.file(f"{HOME}/forgejo-runner/.runner").content_string)
+    registered = json.loads(pms1_testinfra.file(f"{RUNNER_DIR}/.runner").content_string)
     asked = [
         r
         for r in provisioned.world.forgejo.requests
@@ -116,26 +126,84 @@ def test_the_runner_token_came_from_the_forgejo_api(provisioned: Provisioned, pm
     assert registered["token"] == provisioned.world.forgejo.forge.runner_tokens[f"{OWNER}/{REPO}"]
 
 
-def test_the_runner_config_carries_the_labels_and_the_toolkit_dir(
+def test_the_runner_config_carries_the_labels_and_no_toolkit_dir(
     provisioned: Provisioned, pms1_testinfra: Any
 ) -> None:
-    config = pms1_testinfra.file(f"{HOME}/forgejo-runner/config.yml")
-    assert config.mode == 0o640
+    config = pms1_testinfra.file(f"{RUNNER_DIR}/config.yml")
+    assert config.mode == 0o640 and config.user == RUNNER_USER
     text = config.content_string
     assert '"host:host"' in text and '"docker:docker://node:20-bookworm"' in text
-    assert f'SLIPWAY_DIR: "{HOME}/slipway"' in text
+    assert "SLIPWAY_DIR" not in text  # the job needs no path into the app user's home
 
 
-def test_the_runner_runs_under_pm2_and_is_saved(provisioned: Provisioned, pms1_testinfra: Any) -> None:
+def test_the_runner_runs_as_its_own_user_under_systemd(provisioned: Provisioned, pms1_testinfra: Any) -> None:
+    user = pms1_testinfra.user(RUNNER_USER)
+    assert user.exists and user.groups == [RUNNER_USER] and user.home == RUNNER_DIR
+    assert APP_USER not in user.groups and RUNNER_USER not in pms1_testinfra.user(APP_USER).groups
+    service = pms1_testinfra.service("forgejo-runner")
+    assert service.is_running and service.is_enabled
+    pid = pms1_testinfra.check_output("systemctl show -p MainPID --value forgejo-runner")
+    assert pms1_testinfra.check_output(f"ps -o user:32= -p {pid}") == RUNNER_USER
+    assert "daemon" in pms1_testinfra.check_output(f"ps -o args= -p {pid}")
     listing = as_app_user(pms1_testinfra, "PATH=/usr/local/bin:$PATH pm2 jlist")
     assert listing.rc == 0, listing.stderr
-    processes = {p["name"]: p for p in json.loads(listing.stdout.strip().splitlines()[-1])}
-    runner = processes["forgejo-runner"]
-    assert runner["pm2_env"]["status"] == "online"
-    assert runner["pm2_env"]["pm_cwd"] == f"{HOME}/forgejo-runner"
-    dump = json.loads(pms1_testinfra.file(f"{HOME}/.pm2/dump.pm2").content_string)
-    assert "forgejo-runner" in {p["name"] for p in dump}
-    assert pms1_testinfra.process.filter(user=APP_USER, comm="python3")  # the stand-in daemon
+    assert "forgejo-runner" not in {p["name"] for p in json.loads(listing.stdout.strip().splitlines()[-1])}
+
+
+def test_the_runner_has_exactly_one_sudo_rule_to_the_root_owned_wrapper(
+    provisioned: Provisioned, pms1_testinfra: Any
+) -> None:
+    sudoers = pms1_testinfra.file("/etc/sudoers.d/slipway-release")
+    assert (sudoers.user, sudoers.group, sudoers.mode) == ("root", "root", 0o440)
+    rules = [
+        line for line in sudoers.content_string.splitlines() if line.strip() and not line.startswith("#")
+    ]
+    assert rules == [f"Defaults!{WRAPPER} env_reset", f"{RUNNER_USER} ALL=(root) NOPASSWD: {WRAPPER}"]
+    listed = pms1_testinfra.check_output(f"sudo -l -U {RUNNER_USER}")
+    allowed = listed.split("may run the following commands on", 1)[1].splitlines()[1:]
+    assert [line.strip() for line in allowed if line.strip()] == [f"(root) NOPASSWD: {WRAPPER}"]
+    for path, mode in ((WRAPPER, 0o755), ("/etc/slipway/release.json", 0o644)):
+        found = pms1_testinfra.file(path)
+        assert (found.user, found.group, found.mode) == ("root", "root", mode), path
+    for directory in ("/usr/local/libexec/slipway", "/etc/slipway", "/usr/local/libexec", "/etc"):
+        assert pms1_testinfra.file(directory).user == "root", directory
+    settings = json.loads(pms1_testinfra.file("/etc/slipway/release.json").content_string)
+    assert settings["app_user"] == APP_USER and settings["toolkit_dir"] == f"{HOME}/slipway"
+    assert settings["base_branch"] == "main" and settings["require_protected_tag"] is False
+    assert settings["repo_url"] == f"{provisioned.world.forgejo.url}/{OWNER}/{REPO}.git"
+    assert provisioned.world.token not in json.dumps(settings)
+
+
+def test_a_job_on_the_host_label_can_do_nothing_as_the_app_user(
+    provisioned: Provisioned, pms1_testinfra: Any
+) -> None:
+    app_pid = pms1_testinfra.check_output(f"pgrep -u {APP_USER} -o -f PM2")
+    attempts = {
+        "read the watcher's settings": f"cat {HOME}/issue-watcher/watcher.config.json",
+        "list the app user's home": f"ls {HOME}",
+        "become the app user": f"sudo -n -u {APP_USER} true",
+        "run anything as root": "sudo -n true",
+        "hand the wrapper an untrusted tag": f"sudo -n {WRAPPER} v9.9.9 </dev/null",
+        "hand the wrapper a crafted argument": f"sudo -n {WRAPPER} 'v1.0.0;id' </dev/null",
+        "write into the releases": f"mkdir -p {HOME}/pms/x",
+        "write into the toolkit": f"touch {HOME}/slipway/release.yml",
+        "signal the app's processes": f"kill -0 {app_pid}",
+        "read the app's environment": f"cat /proc/{app_pid}/environ",
+        "change the wrapper's settings": "touch /etc/slipway/release.json",
+        "replace the wrapper": f"touch {WRAPPER}",
+    }
+    for what, script in attempts.items():
+        done = as_runner(pms1_testinfra, script)
+        assert done.rc != 0, f"a job could {what}: {done.stdout}"
+    # with the job's token on stdin, as the workflow passes it: main is fetched, the tag is not there
+    refused = provisioned.world.host.ssh(
+        "runuser", "-u", RUNNER_USER, "--", "sudo", "-n", WRAPPER, "v9.9.9",
+        input=provisioned.world.token + "\n", check=False, timeout=120,
+    )  # fmt: skip
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    # (the sandbox's sudo may first warn that it cannot resolve the host name)
+    assert refused.stderr.strip().splitlines()[-1].startswith("release-tag: the tag v9.9.9 does not exist")
+    assert pms1_testinfra.file(f"{HOME}/slipway/release.yml").user == APP_USER
 
 
 # ----------------------------------------------------------------------------- autofix
@@ -492,3 +560,41 @@ def test_the_deploy_workflow_ships_with_the_toolkit(provisioned: Provisioned, pm
     shipped = pms1_testinfra.file(f"{HOME}/slipway/files/forgejo/workflows/deploy.yml")
     local = Path(__file__).resolve().parents[2] / "files/forgejo/workflows/deploy.yml"
     assert shipped.content_string == local.read_text()
+
+
+# ----------------------------------------------------------------------------- runner migration (last: it re-provisions)
+
+
+def test_a_runbook_era_runner_under_the_app_users_pm2_is_moved_keeping_its_registration(
+    provisioned: Provisioned, pms1_testinfra: Any, tmp_path: Path
+) -> None:
+    world = provisioned.world
+    legacy = f"{HOME}/forgejo-runner"
+    registration = pms1_testinfra.file(f"{RUNNER_DIR}/.runner").content_string
+    # The runbook's layout: the runner under the app user's pm2, registered in ~/forgejo-runner.
+    pms1_testinfra.check_output(
+        f"set -e; install -d -o {APP_USER} -g {APP_USER} {legacy}; "
+        f"install -o {APP_USER} -g {APP_USER} -m 755 $(readlink -f {RUNNER_DIR}/forgejo-runner) {legacy}/forgejo-runner; "
+        f"install -o {APP_USER} -g {APP_USER} -m 600 {RUNNER_DIR}/.runner {legacy}/.runner; rm {RUNNER_DIR}/.runner"
+    )
+    started = as_app_user(
+        pms1_testinfra,
+        f"cd {legacy} && PATH=/usr/local/bin:$PATH pm2 start ./forgejo-runner --name forgejo-runner"
+        " --interpreter none -- daemon && PATH=/usr/local/bin:$PATH pm2 save",
+    )
+    assert started.rc == 0, started.stderr
+    asked_before = len([r for r in world.forgejo.requests if r.path.endswith("/registration-token")])
+    run = world.run_site(tmp_path / "site-migrate")
+    assert run.rc == 0, run.output[-4000:]
+    listing = as_app_user(pms1_testinfra, "PATH=/usr/local/bin:$PATH pm2 jlist")
+    assert "forgejo-runner" not in {p["name"] for p in json.loads(listing.stdout.strip().splitlines()[-1])}
+    dump = json.loads(pms1_testinfra.file(f"{HOME}/.pm2/dump.pm2").content_string)
+    assert "forgejo-runner" not in {p["name"] for p in dump}
+    moved = pms1_testinfra.file(f"{RUNNER_DIR}/.runner")
+    assert moved.content_string == registration, "the registration was not carried over"
+    assert (moved.user, moved.mode) == (RUNNER_USER, 0o600)
+    assert not pms1_testinfra.file(f"{legacy}/.runner").exists
+    assert len([r for r in world.forgejo.requests if r.path.endswith("/registration-token")]) == asked_before
+    assert pms1_testinfra.service("forgejo-runner").is_running
+    again = world.run_site(tmp_path / "site-migrate-again")
+    assert again.rc == 0 and recap(again).changed == 0, changed_tasks(again)

@@ -2,7 +2,8 @@
 
 It must be valid for forgejo-runner (its workflow-v1.0 schema, interpreted below) and for SchemaStore's
 GitHub workflow JSON Schema (jsonschema), run on the host runner for v* tags, and hand the tag to the
-release playbook through env: only: no ${{ }} expression may appear inside a run: script.
+release-tag wrapper through env: only (no ${{ }} expression may appear inside a run: script), with
+the job token on stdin: the job itself can do nothing but `sudo -n release-tag "$TAG"`.
 """
 
 from __future__ import annotations
@@ -178,19 +179,45 @@ def test_no_expression_is_interpolated_inside_a_run_script(workflow: dict) -> No
 
 
 def test_the_no_interpolation_check_catches_an_interpolated_tag() -> None:
-    bad = load_workflow(WORKFLOW.read_text().replace('-e tag="$TAG"', "-e tag=${{ forgejo.ref_name }}"))
+    bad = load_workflow(
+        WORKFLOW.read_text().replace('release-tag "$TAG"', "release-tag ${{ forgejo.ref_name }}")
+    )
     assert any(EXPRESSION.search(step["run"]) for step in _run_steps(bad))
 
 
-def test_the_tag_reaches_the_release_playbook_through_env_only(workflow: dict) -> None:
-    (step,) = [s for s in _run_steps(workflow) if "release.yml" in s["run"]]
+def _release_step(workflow: dict) -> dict:
+    (step,) = [s for s in _run_steps(workflow) if "release-tag" in s["run"]]
+    return step
+
+
+def test_the_tag_reaches_the_release_wrapper_through_env_only(workflow: dict) -> None:
+    step = _release_step(workflow)
     assert step["env"]["TAG"] in (
         "${{ forgejo.ref_name }}",
         "${{ github.ref_name }}",
         "${{ gitea.ref_name }}",
     )
-    assert re.search(
-        r'ansible-playbook -i inventories/local/hosts\.yml release\.yml -e tag="\$TAG"', step["run"]
-    )
     # the repository is read with the job's token, passed through env: as well
     assert step["env"]["SLIPWAY_RELEASE_REPO_TOKEN"] == "${{ forgejo.token }}"  # noqa: S105 - an expression
+
+
+def _commands(script: str) -> list[str]:
+    """The script's commands, continuation lines joined, comments and the tag checks left out."""
+    joined = re.sub(r"\s*\\\n\s*", " ", script)
+    lines = [line.strip() for line in joined.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_the_job_can_only_hand_the_tag_to_release_tag_with_the_token_on_stdin(workflow: dict) -> None:
+    commands = _commands(_release_step(workflow)["run"])
+    release = [c for c in commands if "release-tag" in c]
+    assert release == [
+        'printf \'%s\\n%s\\n\' "$SLIPWAY_RELEASE_REPO_TOKEN" "$SLIPWAY_RELEASE_ACTOR" '
+        '| sudo -n /usr/local/libexec/slipway/release-tag "$TAG"'
+    ]
+    # no playbook, toolkit directory or other privileged command is run by the job itself
+    for command in commands:
+        assert "ansible-playbook" not in command and "SLIPWAY_DIR" not in command
+        assert "sudo" not in command or command == release[0]
+    # the token is only ever expanded as printf's argument (a shell builtin: no argv of its own)
+    assert [c for c in commands if "SLIPWAY_RELEASE_REPO_TOKEN" in c] == release
