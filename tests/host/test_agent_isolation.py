@@ -720,7 +720,14 @@ def test_triage_has_no_tool_that_runs_or_writes(world: AgentWorld) -> None:
                     "input": {"command": "git grep -O'touch /tmp/ogrep' tonnage; echo bash-''ran"},
                 }
             ],
+            [{"tool": "Bash", "input": {"command": "git log -1 --output=/tmp/glog; echo bash-''ran"}}],
             [{"tool": "Write", "input": {"file_path": f"{CLONE}/pwned.txt", "content": "x"}}],
+            [
+                {
+                    "tool": "Edit",
+                    "input": {"file_path": TONNAGE, "old_string": "Math.floor", "new_string": "x"},
+                }
+            ],
             [{"tool": "Read", "input": {"file_path": "/etc/slipway/agent-secrets.json"}}],
             [{"tool": "Read", "input": {"file_path": PROD_ENV}}],
             [{"tool": "Grep", "input": {"pattern": "sk-ant", "path": "/etc/slipway"}}],
@@ -729,5 +736,6 @@ def test_triage_has_no_tool_that_runs_or_writes(world: AgentWorld) -> None:
         triage=True,
     )
     assert "bash-ran" not in outcome.seen
-    assert world.root(f"ls {CLONE}/pwned.txt /tmp/ogrep", check=False).stdout.strip() == ""
+    assert world.root(f"ls {CLONE}/pwned.txt /tmp/ogrep /tmp/glog", check=False).stdout.strip() == ""
+    assert "Math.floor" in world.root(f"cat {TONNAGE}").stdout
     assert "interactive" in outcome.labels
