@@ -143,9 +143,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         path = self.path
-        if path.split("?", 1)[0] not in ("/v1/messages", "/v1/messages/count_tokens"):
-            self._refuse(404, "only the Messages API is relayed")
-            return
         try:
             length = int(self.headers.get("Content-Length") or "0")
         except ValueError:
@@ -153,7 +150,11 @@ class _Handler(BaseHTTPRequestHandler):
         if length < 0 or length > MAX_REQUEST_BYTES:
             self._refuse(413, "request too large")
             return
+        # Read the body before any answer: a client still sending it would otherwise meet a closed pipe.
         body = self.rfile.read(length)
+        if path.split("?", 1)[0] not in ("/v1/messages", "/v1/messages/count_tokens"):
+            self._refuse(404, "only the Messages API is relayed")
+            return
         try:
             request_model = str(json.loads(body).get("model") or "")
         except (ValueError, AttributeError):

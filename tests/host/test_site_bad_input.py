@@ -16,6 +16,15 @@ pytestmark = pytest.mark.host
 
 @pytest.fixture(scope="module")
 def world(pms1: Pms1Host, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteWorld]:
+    # The one change the prerequisites make before they check anything is installing the PostgreSQL
+    # client they check with; have it in place so that each test sees nothing else change.
+    pms1.ssh(
+        "bash",
+        "-c",
+        "dpkg -s postgresql-client >/dev/null 2>&1 || { apt-get update -qq && "
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-client; }",
+        timeout=300,
+    )
     site = SiteWorld(pms1, tmp_path_factory.mktemp("site-bad-world")).start()
     try:
         yield site
