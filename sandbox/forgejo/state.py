@@ -59,6 +59,8 @@ class PullData:
     merged_at: float | None = None
     merged_by: str | None = None
     merge_commit_sha: str | None = None
+    conflict_key: tuple[str, str] | None = None  # (base sha, head sha) the conflict check last saw
+    conflicts: bool = False
 
 
 @dataclass
@@ -278,9 +280,14 @@ class Renderer:
             "url": f"{self.api}/repos/{repo.full_name}/labels/{label.id}",
         }
 
+    def issue_labels(self, repo: Repo, issue: Issue) -> list[dict]:
+        """An issue's labels sorted by name, as Issue.LoadLabels reads them (FIDELITY M11)."""
+        labels = sorted((repo.labels[i] for i in issue.label_ids if i in repo.labels), key=lambda lb: lb.name)
+        return [self.label(repo, lb) for lb in labels]
+
     def issue(self, repo: Repo, issue: Issue, poster: User, comment_count: int) -> dict:
         html = f"{self.root_url}{repo.full_name}/{'pulls' if issue.pull else 'issues'}/{issue.index}"
-        labels = [self.label(repo, repo.labels[i]) for i in issue.label_ids if i in repo.labels]
+        labels = self.issue_labels(repo, issue)
         pull_meta = None
         if issue.pull is not None:
             pull_meta = {
