@@ -55,6 +55,10 @@ KNOWN_UNDOCUMENTED = {
     ("POST", "/repos/{owner}/{repo}/hooks", 422),  # checkCreateHookOption
     ("POST", "/repos/{owner}/{repo}/pulls/{index}/merge", 405),  # documented empty, sent with a message
 }
+# Answers the spec documents as empty that Forgejo sends with an APIContext.NotFound() JSON body.
+NOT_FOUND_WITH_BODY = {
+    ("GET", "/repos/{owner}/{repo}/pulls/{index}/merge", 404),  # IsPullRequestMerged: ctx.NotFound()
+}
 # Errors Forgejo's middleware (token check, repo lookup, body binding) returns for any operation.
 MIDDLEWARE_ERRORS = {401: "unauthorized", 403: "forbidden", 404: "notFound", 422: "validationError"}
 DROP_KEYS = {"description", "example", "title", "x-go-name", "x-go-package", "x-go-enum-desc", "default"}
@@ -225,6 +229,8 @@ class SpecChecker:
     def _response_spec(self, op: dict, status: int, key: tuple[str, str, int]) -> dict | None:
         if key in KNOWN_UNDOCUMENTED:
             return {"schema": {"$ref": "#/definitions/APIError"}}
+        if key in NOT_FOUND_WITH_BODY:
+            return {"schema": {"$ref": "#/definitions/APINotFound"}}
         responses = op.get("responses", {})
         spec = responses.get(str(status)) or responses.get("default")
         if spec is None and status in MIDDLEWARE_ERRORS:
