@@ -206,7 +206,9 @@ class SpecChecker:
                 problems.append(f"{where}: undeclared query parameter {name!r}")
                 continue
             if len(values) > 1 and spec.get("collectionFormat") != "multi":
-                problems.append(f"{where}: query parameter {name} repeated but it is not collectionFormat multi")
+                problems.append(
+                    f"{where}: query parameter {name} repeated but it is not collectionFormat multi"
+                )
             for value in values:
                 if not _query_ok(spec, value):
                     problems.append(

@@ -339,7 +339,9 @@ class ForgejoClient:
         params: dict[str, Any] = {"state": state}
         if label_ids:
             params["labels"] = [int(i) for i in label_ids]
-        return self.paginate(f"list {state} pull requests of {self.cfg.repo}", f"{self.repo_path}/pulls", params)
+        return self.paginate(
+            f"list {state} pull requests of {self.cfg.repo}", f"{self.repo_path}/pulls", params
+        )
 
     def open_pull_for(self, base: str, head: str) -> dict | None:
         """The open pull request from ``head`` to ``base``, or None.
