@@ -468,7 +468,7 @@ class Forge:
     def _link_header(self, call: Call, page: int, limit: int, total: int) -> str:
         """genAPILinks: the caller's own query with only `page` replaced; the page is clamped to the
         last one as modules/paginator does (FIDELITY M13)."""
-        total_pages = -(-total // limit)  # ceil; 0 when there is nothing
+        total_pages = max(-(-total // limit), 1)  # Paginator.TotalPages: 1 when there is nothing
         current = min(max(page, 1), total_pages)
         base = self.render.root_url.rstrip("/") + "/api/v1" + call.path
 
@@ -480,7 +480,7 @@ class Forge:
         links = []
         if total > current * limit:
             links.append(f'{url(current + 1)}; rel="next"')
-        if total != 0 and current != total_pages:
+        if total != 0 and not (total > (current - 1) * limit and total <= current * limit):  # !IsLast()
             links.append(f'{url(total_pages)}; rel="last"')
         if current != 1:
             links.append(f'{url(1)}; rel="first"')

@@ -240,6 +240,7 @@ def test_m13_link_header_keeps_the_callers_query_and_clamps_the_page(forgejo):
     assert set(rels) == {'rel="first"', 'rel="prev"'}
     prev = urllib.parse.parse_qs(urllib.parse.urlsplit(rels['rel="prev"'].strip("<>")).query)
     assert prev["page"] == ["2"] and prev["limit"] == ["3"]  # clamped to last page 3, so prev is 2
+    assert "Link" not in api.get("/issues", params={"state": "closed", "page": 4}).headers  # nothing: 1 page
 
 
 def test_m14_not_found_message_is_the_string_argument_and_errors_are_separate(forgejo):
