@@ -186,6 +186,7 @@ class Forge:
         default_branch: str = "main",
         source_dir: Path | None = None,
         files: dict[str, bytes] | None = None,
+        private: bool = False,
     ) -> dict:
         with self.lock:
             if owner not in self.users:
@@ -197,7 +198,7 @@ class Forge:
                 git.init(default_branch)
                 if source_dir is not None:
                     git.commit_directory(default_branch, Path(source_dir), "Initial commit")
-            repo = Repo(self.ids.next("repo"), owner, name, default_branch, git)
+            repo = Repo(self.ids.next("repo"), owner, name, default_branch, git, private=private)
             self.repos[(owner, name)] = repo
             return self._render_repo(repo, self.users[owner])
 

@@ -231,8 +231,11 @@ class Handler(BaseHTTPRequestHandler):
         write = self.command not in READ_METHODS
         if route.category is not None:
             if token is None:
-                # Anonymous reads of a public repository are allowed; the double's repositories are
-                # all public (FIDELITY M4). Writes, admin routes and /user need a token (reqToken).
+                # Anonymous reads of a public repository are allowed (FIDELITY M4); a private one is
+                # hidden (repoAssignment: 404). Writes, admin routes and /user need a token (reqToken).
+                hidden = forge.repos.get((params.get("owner", ""), params.get("repo", "")))
+                if hidden is not None and hidden.private:
+                    raise not_found()
                 if write or route.admin or route.category == "user":
                     raise ApiError(401, "token is required")
             elif not forge.has_scope(token, route.category, write):
@@ -298,20 +301,23 @@ class Handler(BaseHTTPRequestHandler):
         write = service == "git-receive-pack"
         sent = extract_token(self.headers.get("Authorization"))
         auth = forge.authenticate(sent)
-        if auth is None and (write or sent is not None):
+        if auth is None and (write or sent is not None or forge.repos[(owner, name)].private):
             # Anonymous clone of a public repository is allowed; pushing is not
             # (routers/web/repo/githttp.go:128-130; FIDELITY M4).
             challenge = {"WWW-Authenticate": 'Basic realm="Forgejo"'}
             self._git_plain(record, started, 401, "Unauthorized\n", challenge)
             return
         user, token = auth if auth is not None else (None, None)
-        # A token needs write:repository to push; reading a public repository needs no scope.
-        if write and token is not None and not forge.has_scope(token, "repository", write):
+        # A token needs write:repository to push, read:repository to read a private repository; reading
+        # a public repository needs no scope.
+        needs_scope = write or forge.repos[(owner, name)].private
+        if needs_scope and token is not None and not forge.has_scope(token, "repository", write):
+            needed = f"{'write' if write else 'read'}:repository"
             self._git_plain(
                 record,
                 started,
                 403,
-                "token does not have at least one of required scope(s): [write:repository]\n",
+                f"token does not have at least one of required scope(s): [{needed}]\n",
                 {},
             )
             return

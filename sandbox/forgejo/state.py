@@ -126,6 +126,7 @@ class Repo:
     name: str
     default_branch: str
     git: BareRepo
+    private: bool = False  # private: anonymous API reads are 404 and anonymous git reads 401
     created: float = field(default_factory=now)
     labels: dict[int, Label] = field(default_factory=dict)
     issues: dict[int, Issue] = field(default_factory=dict)
@@ -208,7 +209,7 @@ class Renderer:
             "full_name": repo.full_name,
             "description": "",
             "empty": empty,
-            "private": False,
+            "private": repo.private,
             "fork": False,
             "template": False,
             "parent": None,

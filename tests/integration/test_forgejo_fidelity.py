@@ -111,6 +111,16 @@ def test_m4_anonymous_reads_of_a_public_repository_are_allowed(forgejo, tmp_path
     assert (tmp_path / "anon" / "README.md").is_file()
     issue_only = forgejo.add_token(forgejo.owner, ["write:issue"])
     git("clone", "-q", authed_url(forgejo, issue_only), str(tmp_path / "scopeless"), cwd=tmp_path)
+    # A private repository stays hidden: 404 on the API, a credentials challenge over git.
+    forgejo.create_repo(forgejo.owner, "secret", files={"README.md": b"s\n"}, private=True)
+    assert httpx.get(f"{forgejo.url}/api/v1/repos/{forgejo.owner}/secret").status_code == 404
+    hidden = httpx.get(f"{forgejo.git_url(forgejo.owner, 'secret')}/info/refs?service=git-upload-pack")
+    assert hidden.status_code == 401 and hidden.headers["WWW-Authenticate"].startswith("Basic")
+    private_clone = authed_url(forgejo, issue_only).replace(f"/{forgejo.repo}.git", "/secret.git")
+    refused = git("clone", "-q", private_clone, str(tmp_path / "private"), cwd=tmp_path, check=False)
+    assert refused.returncode != 0 and "403" in refused.stderr
+    authed = {"Authorization": f"token {forgejo.token}"}
+    assert httpx.get(f"{forgejo.url}/api/v1/repos/{forgejo.owner}/secret", headers=authed).json()["private"]
 
 
 def test_m5_invalid_token_is_401_user_does_not_exist_on_every_path(forgejo):
