@@ -112,9 +112,13 @@ class ForgejoDouble:
         default_branch: str = "main",
         source_dir: Path | None = None,
         files: dict[str, bytes] | None = None,
+        private: bool = False,
     ) -> dict:
-        """A bare repo; `source_dir`'s files (or `files`, name -> content) become the first commit."""
-        return self.forge.create_repo(owner, name, default_branch, source_dir, files)
+        """A bare repo; `source_dir`'s files (or `files`, name -> content) become the first commit.
+
+        Repositories are public unless `private`: like Forgejo, anyone may then read a public one (API
+        and clone) without a token; a private one is 404 on the API and asks for credentials over git."""
+        return self.forge.create_repo(owner, name, default_branch, source_dir, files, private)
 
     def git_url(self, owner: str, repo: str) -> str:
         return f"{self.url}/{owner}/{repo}.git"
@@ -258,7 +262,7 @@ class ForgejoDouble:
             source = Path(p["source_dir"]) if p.get("source_dir") else None
             files = {name: text.encode() for name, text in (p.get("files") or {}).items()}
             return 201, self.create_repo(
-                p["owner"], p["name"], p.get("default_branch", "main"), source, files
+                p["owner"], p["name"], p.get("default_branch", "main"), source, files, bool(p.get("private"))
             )
         if method == "POST" and path == "/labels":
             args = (p["owner"], p["repo"], p["name"], p.get("color", "#ededed"), p.get("description", ""))

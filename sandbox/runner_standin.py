@@ -14,7 +14,8 @@ It has the CLI surface the provisioning uses, with the real runner's behaviour w
   heartbeat) until SIGTERM/SIGINT.
 * ``--version`` prints ``forgejo-runner version v<VERSION> (slipway stand-in)``.
 
-Labels are validated as the runner does: ``name[:scheme[:arg]]`` with scheme ``host`` or ``docker``.
+Labels are ``name[:scheme[:arg]]`` with scheme ``host`` or ``docker`` (the real runner also knows ``lxc``; what
+was and was not checked against forgejo-runner is listed in README.md, "The forgejo-runner stand-in").
 Only the Python standard library is used, so the file can be served as a single executable.
 """
 

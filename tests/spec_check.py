@@ -55,8 +55,12 @@ KNOWN_UNDOCUMENTED = {
     ("POST", "/repos/{owner}/{repo}/hooks", 422),  # checkCreateHookOption
     ("POST", "/repos/{owner}/{repo}/pulls/{index}/merge", 405),  # documented empty, sent with a message
 }
-# Errors Forgejo's middleware (token check, repo lookup) returns for any operation.
-MIDDLEWARE_ERRORS = {401: "unauthorized", 403: "forbidden", 404: "notFound"}
+# Answers the spec documents as empty that Forgejo sends with an APIContext.NotFound() JSON body.
+NOT_FOUND_WITH_BODY = {
+    ("GET", "/repos/{owner}/{repo}/pulls/{index}/merge", 404),  # IsPullRequestMerged: ctx.NotFound()
+}
+# Errors Forgejo's middleware (token check, repo lookup, body binding) returns for any operation.
+MIDDLEWARE_ERRORS = {401: "unauthorized", 403: "forbidden", 404: "notFound", 422: "validationError"}
 DROP_KEYS = {"description", "example", "title", "x-go-name", "x-go-package", "x-go-enum-desc", "default"}
 
 
@@ -179,12 +183,15 @@ class SpecChecker:
             return [f"{where}: no such operation in the Forgejo spec"]
         template, op, path_params = found
         where = f"{req.method} {template} ({req.path})"
-        problems = self._check_params(where, op, path_params, req.query or {}, req.request_json)
+        query = getattr(req, "query_multi", None) or {k: [v] for k, v in (req.query or {}).items()}
+        problems = self._check_params(where, op, path_params, query, req.request_json)
         if req.status is not None and not req.injected:
             problems += self._check_response(where, op, req.status, req.response_json, req.response_text)
         return problems
 
-    def _check_params(self, where: str, op: dict, path_params: dict, query: dict, body: Any) -> list[str]:
+    def _check_params(
+        self, where: str, op: dict, path_params: dict, query: dict[str, list[str]], body: Any
+    ) -> list[str]:
         problems = []
         declared = {p["name"]: p for p in op.get("parameters", []) if p["in"] == "query"}
         for name, value in path_params.items():
@@ -193,12 +200,20 @@ class SpecChecker:
             )
             if spec and not _scalar_ok(spec, value):
                 problems.append(f"{where}: path parameter {name}={value!r} is not a valid {spec.get('type')}")
-        for name, value in query.items():
+        for name, values in query.items():
             spec = declared.get(name) or GLOBAL_QUERY.get(name)
             if spec is None:
                 problems.append(f"{where}: undeclared query parameter {name!r}")
-            elif not _query_ok(spec, value):
-                problems.append(f"{where}: query parameter {name}={value!r} does not match {_describe(spec)}")
+                continue
+            if len(values) > 1 and spec.get("collectionFormat") != "multi":
+                problems.append(
+                    f"{where}: query parameter {name} repeated but it is not collectionFormat multi"
+                )
+            for value in values:
+                if not _query_ok(spec, value):
+                    problems.append(
+                        f"{where}: query parameter {name}={value!r} does not match {_describe(spec)}"
+                    )
         for name, spec in declared.items():
             if spec.get("required") and name not in query:
                 problems.append(f"{where}: required query parameter {name!r} missing")
@@ -216,6 +231,8 @@ class SpecChecker:
     def _response_spec(self, op: dict, status: int, key: tuple[str, str, int]) -> dict | None:
         if key in KNOWN_UNDOCUMENTED:
             return {"schema": {"$ref": "#/definitions/APIError"}}
+        if key in NOT_FOUND_WITH_BODY:
+            return {"schema": {"$ref": "#/definitions/APINotFound"}}
         responses = op.get("responses", {})
         spec = responses.get(str(status)) or responses.get("default")
         if spec is None and status in MIDDLEWARE_ERRORS:
@@ -268,6 +285,8 @@ def _scalar_ok(spec: dict, value: str) -> bool:
 def _query_ok(spec: dict, value: str) -> bool:
     if spec.get("type") == "array":
         item = spec.get("items", {})
+        if spec.get("collectionFormat") == "multi":  # one item per occurrence: no comma lists
+            return value == "" or _scalar_ok(item, value)
         return all(_scalar_ok(item, v) for v in value.split(",") if v)
     return _scalar_ok(spec, value)
 

@@ -172,12 +172,21 @@ class ForgejoClient:
             else:
                 if response.status_code in ok:
                     return response
-                error = ForgejoError(operation, response.status_code, self._scrub(_server_message(response)))
+                error = ForgejoError(operation, response.status_code, self._scrub(self._message(response)))
                 retryable = idempotent and response.status_code >= 500
             if not retryable or attempt >= self.cfg.retries:
                 raise error
             self._sleep(min(self.cfg.backoff * (2**attempt), 8.0))
             attempt += 1
+
+    @staticmethod
+    def _message(response: Any) -> str:
+        message = _server_message(response)
+        if response.status_code == 401:
+            # Forgejo's words for an unknown token are "user does not exist [uid: 0, name: ]" (and "token
+            # is required" without one): say what it means, on one line.
+            return f"Forgejo rejected the token (check forgejo_token): {message}"
+        return message
 
     def _connect_message(self, exc: Exception) -> str:
         return self._scrub(f"cannot reach Forgejo at {self.cfg.url} ({type(exc).__name__}: {exc})")
@@ -323,13 +332,27 @@ class ForgejoClient:
         )
         return response.json() if response.status_code == 200 else None
 
+    def list_pulls(self, state: str = "open", label_ids: list[int] | None = None) -> list[dict]:
+        """Pull requests in ``state`` (``open``, ``closed`` or ``all``; always sent, since Forgejo's default
+        without it is every state), carrying ANY of ``label_ids``: Forgejo takes ``labels`` as a repeated
+        parameter (``labels=1&labels=2``); a comma-joined value is a 500."""
+        params: dict[str, Any] = {"state": state}
+        if label_ids:
+            params["labels"] = [int(i) for i in label_ids]
+        return self.paginate(
+            f"list {state} pull requests of {self.cfg.repo}", f"{self.repo_path}/pulls", params
+        )
+
     def open_pull_for(self, base: str, head: str) -> dict | None:
+        """The open pull request from ``head`` to ``base``, or None.
+
+        The lookup by base/head returns whichever matching PR the database finds first, in practice the
+        OLDEST, which is a closed one when a fix branch is retried; then the open list decides.
+        """
         found = self.pull_by_branches(base, head)
         if found and found.get("state") == "open":
             return found
-        pulls = self.paginate(
-            f"list open pull requests of {self.cfg.repo}", f"{self.repo_path}/pulls", {"state": "open"}
-        )
+        pulls = self.list_pulls("open")
         for pull in pulls:
             if (pull.get("head") or {}).get("ref") == head and (pull.get("base") or {}).get("ref") == base:
                 return pull

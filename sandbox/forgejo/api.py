@@ -35,6 +35,7 @@ from sandbox.forgejo.state import (
     new_token,
 )
 
+MERGE_STYLES = {"merge", "rebase", "rebase-merge", "squash", "fast-forward-only", "manually-merged"}
 DEFAULT_PAGE_SIZE = 30
 MAX_PAGE_SIZE = 50
 COLOR_RE = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
@@ -50,15 +51,28 @@ HOOK_TYPES = {
 class ApiError(Exception):
     """An error response in Forgejo's JSON shape."""
 
-    def __init__(self, status: int, message: str, errors: list[str] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, errors: list[str] | None = None, null_errors: bool = False
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.errors = errors
+        self.null_errors = null_errors  # send `"errors": null` when there are none (Go nil slice)
 
 
-def not_found(*errors: str) -> ApiError:
-    return ApiError(404, "The target couldn't be found.", list(errors))
+NOT_FOUND_MESSAGE = "The target couldn't be found."
+
+
+def not_found(message: str | None = None, *errors: str) -> ApiError:
+    """APIContext.NotFound: a string argument replaces the message, errors go to `errors` (null when
+    there are none) (services/context/api.go; FIDELITY M14)."""
+    return ApiError(404, message or NOT_FOUND_MESSAGE, list(errors) if errors else None, null_errors=True)
+
+
+def validation_error(field_name: str, rule: str = "Required") -> ApiError:
+    """The API's bind middleware: 422 with the first failing field (routers/api/v1/api.go, bind)."""
+    return ApiError(422, f"[{field_name}]: {rule}")
 
 
 @dataclass
@@ -76,7 +90,8 @@ class Call:
     body: Any
     doer: User | None
     repo: Repo | None
-    path: str
+    path: str  # as sent, still percent-encoded, without /api/v1
+    query_multi: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -107,6 +122,13 @@ def parse_time(value: str, name: str) -> float:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError as err:
         raise ApiError(422, f'parsing time "{value}" as "2006-01-02T15:04:05Z07:00": cannot parse') from err
+
+
+def _positive_int(value: str | None) -> bool:
+    try:
+        return value is not None and int(value) > 0
+    except ValueError:
+        return False
 
 
 def paging(query: dict[str, str]) -> tuple[int, int]:
@@ -164,6 +186,7 @@ class Forge:
         default_branch: str = "main",
         source_dir: Path | None = None,
         files: dict[str, bytes] | None = None,
+        private: bool = False,
     ) -> dict:
         with self.lock:
             if owner not in self.users:
@@ -175,7 +198,7 @@ class Forge:
                 git.init(default_branch)
                 if source_dir is not None:
                     git.commit_directory(default_branch, Path(source_dir), "Initial commit")
-            repo = Repo(self.ids.next("repo"), owner, name, default_branch, git)
+            repo = Repo(self.ids.next("repo"), owner, name, default_branch, git, private=private)
             self.repos[(owner, name)] = repo
             return self._render_repo(repo, self.users[owner])
 
@@ -220,8 +243,12 @@ class Forge:
         if pull.merge_base and pull.head_sha:
             adds, dels, files = repo.git.diff_stats(pull.merge_base, pull.head_sha)
         html = f"{self.render.root_url}{repo.full_name}/pulls/{issue.index}"
-        labels = [self.render.label(repo, repo.labels[i]) for i in issue.label_ids if i in repo.labels]
+        labels = self.render.issue_labels(repo, issue)
         merged_by = self.render.user(self.users[pull.merged_by]) if pull.merged_by else None
+        head = self._branch_info(repo, pull.head, pull.head_sha, doer)
+        if f"refs/heads/{pull.head}" not in refs:
+            # The head branch is gone: Forgejo reports the PR's own ref (FIDELITY M12).
+            head["ref"] = f"refs/pull/{issue.index}/head"
         return {
             "id": pull.id,
             "url": html,
@@ -233,8 +260,9 @@ class Forge:
             "milestone": None,
             "assignee": None,
             "assignees": None,
-            "requested_reviewers": None,
-            "requested_reviewers_teams": None,
+            # convert.ToAPIPullRequest: "[]" rather than null (FIDELITY M12).
+            "requested_reviewers": [],
+            "requested_reviewers_teams": [],
             "state": issue.state,
             "draft": False,
             "is_locked": False,
@@ -246,14 +274,14 @@ class Forge:
             "html_url": html,
             "diff_url": f"{html}.diff",
             "patch_url": f"{html}.patch",
-            "mergeable": issue.state == "open" and not pull.merged,
+            "mergeable": self._mergeable(repo, issue),
             "merged": pull.merged,
             "merged_at": fmt_time(pull.merged_at),
             "merge_commit_sha": pull.merge_commit_sha,
             "merged_by": merged_by,
             "allow_maintainer_edit": False,
             "base": self._branch_info(repo, pull.base, base_sha, doer),
-            "head": self._branch_info(repo, pull.head, pull.head_sha, doer),
+            "head": head,
             "merge_base": pull.merge_base,
             "due_date": None,
             "created_at": fmt_time(issue.created),
@@ -262,6 +290,28 @@ class Forge:
             "pin_order": 0,
             "flow": 0,
         }
+
+    def _mergeable(self, repo: Repo, issue: Issue) -> bool:
+        """PullRequest.Mergeable: false while a conflict check finds conflicts (models/issues/pull.go:849-857).
+
+        Forgejo records the status when the PR is created or its base/head moves; the double checks
+        the current tips (cached per pair of shas).
+        """
+        pull = issue.pull
+        assert pull is not None
+        if pull.merged or issue.state != "open":
+            return False
+        return not self._conflicting(repo, pull)
+
+    @staticmethod
+    def _conflicting(repo: Repo, pull: PullData) -> bool:
+        base_sha = repo.git.branch_sha(pull.base) or ""
+        head_sha = repo.git.branch_sha(pull.head) or pull.head_sha
+        key = (base_sha, head_sha)
+        if pull.conflict_key != key:
+            pull.conflict_key = key
+            pull.conflicts = bool(base_sha and head_sha) and repo.git.conflicts(base_sha, head_sha)
+        return pull.conflicts
 
     # ------------------------------------------------------- domain actions
 
@@ -417,22 +467,26 @@ class Forge:
         return items[start : start + limit], headers
 
     def _link_header(self, call: Call, page: int, limit: int, total: int) -> str:
-        last = max((total + limit - 1) // limit, 1)
+        """genAPILinks: the caller's own query with only `page` replaced; the page is clamped to the
+        last one as modules/paginator does (FIDELITY M13)."""
+        total_pages = max(-(-total // limit), 1)  # Paginator.TotalPages: 1 when there is nothing
+        current = min(max(page, 1), total_pages)
         base = self.render.root_url.rstrip("/") + "/api/v1" + call.path
 
         def url(p: int) -> str:
-            q = dict(call.query)
-            q["page"] = str(p)
-            q["limit"] = str(limit)
-            return f"<{base}?{urllib.parse.urlencode(sorted(q.items()))}>"
+            q = {key: list(values) for key, values in call.query_multi.items()}
+            q["page"] = [str(p)]
+            return f"<{base}?{urllib.parse.urlencode(sorted(q.items()), doseq=True)}>"
 
         links = []
-        if page < last:
-            links.append(f'{url(page + 1)}; rel="next"')
-            links.append(f'{url(last)}; rel="last"')
-        if page > 1:
+        if total > current * limit:
+            links.append(f'{url(current + 1)}; rel="next"')
+        if total != 0 and not (total > (current - 1) * limit and total <= current * limit):  # !IsLast()
+            links.append(f'{url(total_pages)}; rel="last"')
+        if current != 1:
             links.append(f'{url(1)}; rel="first"')
-            links.append(f'{url(page - 1)}; rel="prev"')
+        if current > 1:
+            links.append(f'{url(current - 1)}; rel="prev"')
         return ",".join(links)
 
     @staticmethod
@@ -638,6 +692,10 @@ class Forge:
         assert repo is not None
         labels = sorted(repo.labels.values(), key=lambda lb: (lb.name, lb.id))
         page_items, headers = self._paginate(call, labels, link=False)
+        if not _positive_int(call.query.get("page")):
+            # GetLabelsByRepoID pages only when a page is asked for (models/issues/label.go:414-416;
+            # FIDELITY M8).
+            page_items = labels
         return Reply(200, [self.render.label(repo, lb) for lb in page_items], headers)
 
     def create_label_api(self, call: Call) -> Reply:
@@ -703,15 +761,30 @@ class Forge:
     def list_pulls(self, call: Call) -> Reply:
         repo = call.repo
         assert repo is not None
-        state = call.query.get("state", "open") or "open"
+        # No `state` means every state: PullRequests filters only on a non-empty state
+        # (models/issues/pull_list.go:36-39; FIDELITY M6).
+        state = call.query.get("state", "").strip()
         items = [
-            i for i in repo.issues.values() if i.pull is not None and (state == "all" or i.state == state)
+            i
+            for i in repo.issues.values()
+            if i.pull is not None and (state in ("", "all") or i.state == state)
         ]
         if call.query.get("poster"):
             items = [i for i in items if i.user == call.query["poster"]]
-        if call.query.get("labels"):
-            wanted = {int(x) for x in call.query["labels"].split(",") if x.isdigit()}
-            items = [i for i in items if wanted <= set(i.label_ids)]
+        # `labels` is repeated (collectionFormat multi) and any-of; each value must be an integer,
+        # so the comma form fails base.StringsToInt64s with a 500 (FIDELITY M7).
+        wanted: set[int] = set()
+        for value in call.query_multi.get("labels", []):
+            if value == "":
+                continue
+            try:
+                wanted.add(int(value))
+            except ValueError:
+                detail = f'strconv.ParseInt: parsing "{value}": invalid syntax'
+                admin = call.doer is not None and call.doer.admin
+                raise ApiError(500, detail if admin else "") from None
+        if wanted:
+            items = [i for i in items if wanted & set(i.label_ids)]
         items = self._sort(items, call.query.get("sort", ""))
         page_items, headers = self._paginate(call, items, link=True)
         return Reply(200, [self.render_pull(repo, i, call.doer) for i in page_items], headers)
@@ -727,6 +800,12 @@ class Forge:
     def create_pull(self, call: Call) -> Reply:
         repo, body = call.repo, call.body or {}
         assert repo is not None and call.doer is not None
+        # Binding first (struct order Head, Base, Title), then head == base (FIDELITY M10).
+        for key, field_name in (("head", "Head"), ("base", "Base"), ("title", "Title")):
+            if not body.get(key):
+                raise validation_error(field_name)
+        if body["head"] == body["base"]:
+            raise ApiError(422, "Invalid PullRequest: There are no changes between the head and the base")
         head = self._strip_owner(repo, body.get("head") or "")
         base = body.get("base") or ""
         refs = repo.git.refs()
@@ -771,12 +850,13 @@ class Forge:
         repo = call.repo
         assert repo is not None
         base, head = call.params["base"], self._strip_owner(repo, call.params["head"])
-        # Forgejo's GetPullRequestByBaseHeadInfo returns the newest matching PR in any state.
+        # GetPullRequestByBaseHeadInfo has no ORDER BY (models/issues/pull.go:695-700): the database
+        # hands back the first row it finds, in practice the oldest PR, which may be closed (FIDELITY M1).
         matches = [i for i in repo.issues.values() if i.pull and i.pull.base == base and i.pull.head == head]
         if not matches:
             raise not_found()
-        newest = max(matches, key=lambda i: i.index)
-        return Reply(200, self.render_pull(repo, newest, call.doer))
+        oldest = min(matches, key=lambda i: i.pull.id if i.pull else 0)
+        return Reply(200, self.render_pull(repo, oldest, call.doer))
 
     def edit_pull(self, call: Call) -> Reply:
         repo, body = call.repo, call.body or {}
@@ -809,16 +889,31 @@ class Forge:
     def merge_pull(self, call: Call) -> Reply:
         repo, body = call.repo, call.body or {}
         assert repo is not None and call.doer is not None
-        issue = self._get_pull(repo, call.params["index"])
+        # MergePullRequestForm: `Do` is binding:"Required;In(...)" (services/forms/repo_form.go:451;
+        # FIDELITY M2): the bind middleware answers 422 before the handler runs.
+        style = body.get("Do")
+        if not style:
+            raise validation_error("Do")
+        if style not in MERGE_STYLES:
+            raise validation_error("Do", "In")
+        raw = call.params["index"]
+        issue = repo.issues.get(int(raw)) if raw.isdigit() else None
+        if issue is None or issue.pull is None:
+            detail = (
+                f"pull request does not exist [id: 0, issue_id: 0, head_repo_id: 0, "
+                f"base_repo_id: {repo.id}, head_branch: , base_branch: ]"
+            )
+            raise not_found("GetPullRequestByIndex", detail)
         pull = issue.pull
-        assert pull is not None
+        if issue.state != "open" and not pull.merged:
+            raise not_found()
         if pull.merged:
             raise ApiError(405, "")
-        if issue.state != "open":
-            raise not_found()
-        style = body.get("Do") or "merge"
-        if style not in {"merge", "squash", "fast-forward-only"}:
-            raise ApiError(405, f"{style} is not allowed an allowed merge style for this repository")
+        if self._conflicting(repo, pull):
+            # CheckPullMergeable: ErrNotMergeableState (services/pull/check.go:99; FIDELITY M3).
+            raise ApiError(405, "Please try again later")
+        if style == "manually-merged":
+            raise ApiError(405, "manually-merged is not an allowed merge style for this repository")
         head_sha = repo.git.branch_sha(pull.head) or pull.head_sha
         title = (body.get("MergeTitleField") or "").strip()
         if not title:
@@ -828,7 +923,7 @@ class Forge:
         try:
             new_sha = repo.git.merge(pull.base, head_sha, style, message)
         except MergeConflict:
-            raise ApiError(409, "merge failed because of conflict") from None
+            raise ApiError(409, "merge failed because of conflict") from None  # a race only
         except GitError as err:
             raise ApiError(500, str(err)) from None
         pull.merged, pull.merged_at, pull.merged_by = True, time.time(), call.doer.name

@@ -215,6 +215,16 @@ class BareRepo:
             dels += int(d) if d.isdigit() else 0
         return adds, dels, files
 
+    def conflicts(self, base_sha: str, head_sha: str) -> bool:
+        """Whether merging `head_sha` into `base_sha` stops on conflicts (git merge-tree, no worktree)."""
+        proc = subprocess.run(
+            ["git", f"--git-dir={self.path}", "merge-tree", "--write-tree", "--no-messages", base_sha, head_sha],
+            capture_output=True, timeout=GIT_TIMEOUT, env=git_env(self.home), cwd=self.home, check=False,
+        )  # fmt: skip
+        if proc.returncode not in (0, 1):
+            raise GitError(["merge-tree"], proc.returncode, proc.stderr.decode(errors="replace"))
+        return proc.returncode == 1
+
     # -- writing --------------------------------------------------------------
 
     def update_ref(self, ref: str, sha: str) -> None:
@@ -241,6 +251,15 @@ class BareRepo:
                 if style == "squash":
                     self.run([*wt, "merge", "--squash", head_sha], git_dir=False)
                     self.run([*wt, "commit", "--quiet", "--allow-empty", "-m", message], git_dir=False)
+                elif style in ("rebase", "rebase-merge"):
+                    # Replay head's commits onto base, then fast-forward (rebase) or merge them with a
+                    # merge commit (rebase-merge).
+                    self.run([*wt, "checkout", "--quiet", "--detach", head_sha], git_dir=False)
+                    self.run([*wt, "rebase", "--quiet", base_sha], git_dir=False)
+                    if style == "rebase-merge":
+                        rebased = self.run([*wt, "rev-parse", "HEAD"], git_dir=False).strip()
+                        self.run([*wt, "checkout", "--quiet", "--detach", base_sha], git_dir=False)
+                        self.run([*wt, "merge", "--no-ff", "--quiet", "-m", message, rebased], git_dir=False)
                 else:
                     self.run([*wt, "merge", "--no-ff", "--quiet", "-m", message, head_sha], git_dir=False)
             except GitError as err:

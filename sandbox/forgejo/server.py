@@ -31,8 +31,8 @@ class RecordedRequest:
     """One request the double answered (or dropped)."""
 
     method: str
-    path: str  # as sent, without the query string (includes /api/v1)
-    query: dict[str, str]
+    path: str  # as sent (still percent-encoded), without the query string (includes /api/v1)
+    query: dict[str, str]  # last value of each parameter (see query_multi for repeated ones)
     request_json: Any
     status: int | None  # None when the connection was dropped by a fault
     response_headers: dict[str, str]
@@ -42,6 +42,7 @@ class RecordedRequest:
     injected: bool = False  # answered by an injected fault, not by the double's logic
     duration: float = 0.0
     started: float = field(default_factory=time.time)
+    query_multi: dict[str, list[str]] = field(default_factory=dict)  # every value, in order
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -158,13 +159,19 @@ class Handler(BaseHTTPRequestHandler):
         started = time.monotonic()
         split = urllib.parse.urlsplit(self.path)
         path = split.path
-        query = dict(urllib.parse.parse_qsl(split.query, keep_blank_values=True))
+        pairs = urllib.parse.parse_qsl(split.query, keep_blank_values=True)
+        query = dict(pairs)
+        query_multi: dict[str, list[str]] = {}
+        for key, value in pairs:
+            query_multi.setdefault(key, []).append(value)
         body = self.read_body()
         if path.startswith("/_double/"):
             self.double._control(self, path, body)
             return
         kind = "git" if GIT_PATH_RE.match(path) else "api"
-        record = RecordedRequest(self.command, path, query, _try_json(body), None, {}, kind=kind)
+        record = RecordedRequest(
+            self.command, path, query, _try_json(body), None, {}, kind=kind, query_multi=query_multi
+        )
         fault = self.double._faults.take(self.command, path)
         if fault is not None:
             if fault.delay:
@@ -185,38 +192,53 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "git":
             self._git(record, started, path, split.query, body)
         elif path == API_PREFIX or path.startswith(API_PREFIX + "/"):
-            self._api(record, started, path[len(API_PREFIX) :] or "/", query, body)
+            self._api(record, started, path[len(API_PREFIX) :] or "/", query_multi, body)
         else:
             self._respond_json(record, started, 404, {"message": "Not Found"}, {})
 
     # ------------------------------------------------------------------ API
 
-    def _api(self, record: RecordedRequest, started: float, api_path: str, query: dict, body: bytes) -> None:
+    def _api(
+        self, record: RecordedRequest, started: float, api_path: str, query: dict[str, list[str]], body: bytes
+    ) -> None:
         forge = self.double._forge
         try:
             reply = self._api_reply(forge, api_path, query, body, record)
         except ApiError as err:
             payload: dict[str, Any] = {"message": err.message, "url": forge.render.swagger_url}
-            if err.errors is not None:
+            if err.errors is not None or err.null_errors:
                 payload["errors"] = err.errors
             reply = Reply(err.status, payload)
         self._respond_json(record, started, reply.status, reply.body, reply.headers)
 
     def _api_reply(
-        self, forge: Forge, api_path: str, query: dict, body: bytes, record: RecordedRequest
+        self, forge: Forge, api_path: str, query: dict[str, list[str]], body: bytes, record: RecordedRequest
     ) -> Reply:
-        matched = forge.match(self.command, urllib.parse.unquote(api_path).rstrip("/") or "/")
+        # Forgejo routes on the raw (still percent-encoded) path and unescapes each parameter, so a
+        # branch `release/1.0` sent as `release%2F1.0` is one path segment (FIDELITY M9).
+        matched = forge.match(self.command, api_path.rstrip("/") or "/")
         if matched is None:
             raise not_found()
         route, params = matched
-        doer = None
+        params = {key: urllib.parse.unquote(value) for key, value in params.items()}
+        # The auth group runs first on every API path: a token that is sent but unknown is a 401 for
+        # every route, /version included (services/auth/oauth2.go:205-208; FIDELITY M5).
+        sent = extract_token(self.headers.get("Authorization"))
+        auth = forge.authenticate(sent)
+        if sent is not None and auth is None:
+            raise ApiError(401, "user does not exist [uid: 0, name: ]")
+        doer, token = auth if auth is not None else (None, None)
+        write = self.command not in READ_METHODS
         if route.category is not None:
-            auth = forge.authenticate(extract_token(self.headers.get("Authorization")))
-            if auth is None:
-                raise ApiError(401, "token is required")
-            doer, token = auth
-            write = self.command not in READ_METHODS
-            if not forge.has_scope(token, route.category, write):
+            if token is None:
+                # Anonymous reads of a public repository are allowed (FIDELITY M4); a private one is
+                # hidden (repoAssignment: 404). Writes, admin routes and /user need a token (reqToken).
+                hidden = forge.repos.get((params.get("owner", ""), params.get("repo", "")))
+                if hidden is not None and hidden.private:
+                    raise not_found()
+                if write or route.admin or route.category == "user":
+                    raise ApiError(401, "token is required")
+            elif not forge.has_scope(token, route.category, write):
                 needed = f"{'write' if write else 'read'}:{route.category}"
                 raise ApiError(403, f"token does not have at least one of required scope(s): [{needed}]")
         if body and record.request_json is None:
@@ -232,7 +254,16 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(
                     403, "user should be an owner or a collaborator with admin write of a repository"
                 )
-            call = Call(self.command, params, query, record.request_json, doer, repo, api_path)
+            call = Call(
+                self.command,
+                params,
+                {key: values[-1] for key, values in query.items()},
+                record.request_json,
+                doer,
+                repo,
+                api_path,
+                query,
+            )
             return route.handler(call)
 
     def _respond_json(
@@ -268,13 +299,19 @@ class Handler(BaseHTTPRequestHandler):
             dict(urllib.parse.parse_qsl(raw_query)).get("service", "") if rest == "/info/refs" else rest[1:]
         )
         write = service == "git-receive-pack"
-        auth = forge.authenticate(extract_token(self.headers.get("Authorization")))
-        if auth is None:
+        sent = extract_token(self.headers.get("Authorization"))
+        auth = forge.authenticate(sent)
+        if auth is None and (write or sent is not None or forge.repos[(owner, name)].private):
+            # Anonymous clone of a public repository is allowed; pushing is not
+            # (routers/web/repo/githttp.go:128-130; FIDELITY M4).
             challenge = {"WWW-Authenticate": 'Basic realm="Forgejo"'}
             self._git_plain(record, started, 401, "Unauthorized\n", challenge)
             return
-        user, token = auth
-        if not forge.has_scope(token, "repository", write):
+        user, token = auth if auth is not None else (None, None)
+        # A token needs write:repository to push, read:repository to read a private repository; reading
+        # a public repository needs no scope.
+        needs_scope = write or forge.repos[(owner, name)].private
+        if needs_scope and token is not None and not forge.has_scope(token, "repository", write):
             needed = f"{'write' if write else 'read'}:repository"
             self._git_plain(
                 record,
@@ -294,7 +331,7 @@ class Handler(BaseHTTPRequestHandler):
                 "REQUEST_METHOD": self.command,
                 "CONTENT_TYPE": self.headers.get("Content-Type") or "",
                 "CONTENT_LENGTH": str(len(body)),
-                "REMOTE_USER": user.name,
+                "REMOTE_USER": user.name if user is not None else "",
                 "REMOTE_ADDR": self.client_address[0],
                 "GIT_PROTOCOL": self.headers.get("Git-Protocol") or "",
                 "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding") or "",

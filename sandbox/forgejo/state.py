@@ -59,6 +59,8 @@ class PullData:
     merged_at: float | None = None
     merged_by: str | None = None
     merge_commit_sha: str | None = None
+    conflict_key: tuple[str, str] | None = None  # (base sha, head sha) the conflict check last saw
+    conflicts: bool = False
 
 
 @dataclass
@@ -124,6 +126,7 @@ class Repo:
     name: str
     default_branch: str
     git: BareRepo
+    private: bool = False  # private: anonymous API reads are 404 and anonymous git reads 401
     created: float = field(default_factory=now)
     labels: dict[int, Label] = field(default_factory=dict)
     issues: dict[int, Issue] = field(default_factory=dict)
@@ -206,7 +209,7 @@ class Renderer:
             "full_name": repo.full_name,
             "description": "",
             "empty": empty,
-            "private": False,
+            "private": repo.private,
             "fork": False,
             "template": False,
             "parent": None,
@@ -278,9 +281,14 @@ class Renderer:
             "url": f"{self.api}/repos/{repo.full_name}/labels/{label.id}",
         }
 
+    def issue_labels(self, repo: Repo, issue: Issue) -> list[dict]:
+        """An issue's labels sorted by name, as Issue.LoadLabels reads them (FIDELITY M11)."""
+        labels = sorted((repo.labels[i] for i in issue.label_ids if i in repo.labels), key=lambda lb: lb.name)
+        return [self.label(repo, lb) for lb in labels]
+
     def issue(self, repo: Repo, issue: Issue, poster: User, comment_count: int) -> dict:
         html = f"{self.root_url}{repo.full_name}/{'pulls' if issue.pull else 'issues'}/{issue.index}"
-        labels = [self.label(repo, repo.labels[i]) for i in issue.label_ids if i in repo.labels]
+        labels = self.issue_labels(repo, issue)
         pull_meta = None
         if issue.pull is not None:
             pull_meta = {

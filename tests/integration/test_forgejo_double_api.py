@@ -412,14 +412,17 @@ def test_merge_really_merges_and_closes_referenced_issue(forgejo: ForgejoDouble,
     assert api.post(f"/pulls/{pr['number']}/merge", json={"Do": "merge"}).status_code == 405
 
 
-def test_merge_conflict_is_409(forgejo: ForgejoDouble, tmp_path: Path) -> None:
+def test_conflicting_pull_is_not_mergeable_and_merge_is_405(forgejo: ForgejoDouble, tmp_path: Path) -> None:
     push_branch(forgejo, tmp_path, "one", "README.md", "one\n")
     push_branch(forgejo, tmp_path, "two", "README.md", "two\n")
     api = client(forgejo)
     first = api.post("/pulls", json={"head": "one", "base": "main", "title": "1"}).json()
     second = api.post("/pulls", json={"head": "two", "base": "main", "title": "2"}).json()
+    assert second["mergeable"] is True
     assert api.post(f"/pulls/{first['number']}/merge", json={"Do": "merge"}).status_code == 200
-    assert api.post(f"/pulls/{second['number']}/merge", json={"Do": "merge"}).status_code == 409
+    assert api.get(f"/pulls/{second['number']}").json()["mergeable"] is False
+    refused = api.post(f"/pulls/{second['number']}/merge", json={"Do": "merge"})
+    assert (refused.status_code, refused.json()["message"]) == (405, "Please try again later")
 
 
 def test_tags_pushed_over_git_are_listed(forgejo: ForgejoDouble, tmp_path: Path) -> None:
@@ -438,10 +441,13 @@ def test_tags_pushed_over_git_are_listed(forgejo: ForgejoDouble, tmp_path: Path)
     assert api.get("/tags/v9").status_code == 404
 
 
-def test_git_without_credentials_gets_basic_challenge(forgejo: ForgejoDouble) -> None:
-    response = httpx.get(f"{forgejo.git_url('shad0w', 'pelagia-portal')}/info/refs?service=git-upload-pack")
+def test_git_push_without_credentials_gets_basic_challenge(forgejo: ForgejoDouble) -> None:
+    url = forgejo.git_url("shad0w", "pelagia-portal")
+    response = httpx.get(f"{url}/info/refs?service=git-receive-pack")
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Basic")
+    # Reading a public repository needs no credentials (see test_forgejo_fidelity, M4).
+    assert httpx.get(f"{url}/info/refs?service=git-upload-pack").status_code == 200
 
 
 def test_git_push_needs_write_repository(forgejo: ForgejoDouble, tmp_path: Path) -> None:
@@ -454,11 +460,13 @@ def test_git_push_needs_write_repository(forgejo: ForgejoDouble, tmp_path: Path)
     pushed = git("push", "-q", "origin", "HEAD:refs/heads/ro", cwd=work, check=False)
     assert pushed.returncode != 0
     assert "403" in pushed.stderr
+    # A token without a repository scope may clone the public repository, but not push to it.
     issue_only = forgejo.add_token("shad0w", ["write:issue"])
-    cloned = git(
-        "clone", "-q", authed_url(forgejo, issue_only), str(tmp_path / "no"), cwd=tmp_path, check=False
-    )
-    assert cloned.returncode != 0
+    clone = tmp_path / "issue-only"
+    git("clone", "-q", authed_url(forgejo, issue_only), str(clone), cwd=tmp_path)
+    git("commit", "-q", "--allow-empty", "-m", "y", cwd=clone)
+    refused = git("push", "-q", "origin", "HEAD:refs/heads/io", cwd=clone, check=False)
+    assert refused.returncode != 0 and "403" in refused.stderr
 
 
 # --------------------------------------------------------------------------- hooks, runner

@@ -365,6 +365,50 @@ def test_retry_after_failure_reuses_the_branch_name(watcher):
     assert pull["head"]["ref"] == f"claude/issue-{number}"
 
 
+def test_requeue_after_the_pull_request_was_closed_opens_a_new_one_on_the_same_branch(watcher):
+    """A human closed the first PR and queued the issue again. Forgejo's lookup by base/head answers with the
+    OLDEST matching PR (no ORDER BY, models/issues/pull.go:695-700; FIDELITY M1), the closed one: the
+    watcher must still open (and report) a new open PR from claude/issue-N, not the closed one."""
+    number = watcher.issue("Tonnage", BUG, labels=("portal", "claude-queue"))
+    watcher.script(watcher.fix_does(*watcher.fixing_the_bug()))
+    assert watcher.run_watcher().rc == 0
+    [first] = watcher.pulls()
+    api = httpx.Client(
+        base_url=f"{watcher.forgejo.url}/api/v1/repos/{watcher.owner}/{watcher.repo}",
+        headers={"Authorization": f"token {watcher.forgejo.token}"},
+    )
+    assert api.patch(f"/pulls/{first['number']}", json={"state": "closed"}).status_code == 201
+    queue = next(
+        lb["id"] for lb in watcher.forgejo.labels(watcher.owner, watcher.repo) if lb["name"] == "claude-queue"
+    )
+    portal = next(
+        lb["id"] for lb in watcher.forgejo.labels(watcher.owner, watcher.repo) if lb["name"] == "portal"
+    )
+    assert api.put(f"/issues/{number}/labels", json={"labels": [portal, queue]}).status_code == 200
+    watcher.script(watcher.fix_does(*watcher.fixing_the_bug("Rounded it again.")))
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert watcher.labels(number) == ["claude-pr", "portal"]
+    closed, reopened = watcher.pulls()
+    assert (closed["number"], closed["state"]) == (first["number"], "closed")
+    assert reopened["state"] == "open" and reopened["head"]["ref"] == f"claude/issue-{number}"
+    assert api.get(f"/pulls/main/claude%2Fissue-{number}").json()["number"] == first["number"]
+    assert f"#{reopened['number']}" in watcher.comments(number)[-1]
+    # Queued once more while the new PR is open: the create is a 409, the lookup by base/head returns the
+    # closed PR, and the watcher must settle on the open one instead of failing or reporting the closed one.
+    assert api.put(f"/issues/{number}/labels", json={"labels": [portal, queue]}).status_code == 200
+    watcher.script(watcher.fix_does(*watcher.fixing_the_bug("Rounded it a third time.")))
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert watcher.labels(number) == ["claude-pr", "portal"]
+    assert [p["number"] for p in watcher.pulls()] == [first["number"], reopened["number"]]
+    assert f"#{reopened['number']}" in watcher.comments(number)[-1]
+    statuses = [
+        r.status for r in watcher.forgejo.api_requests() if r.method == "POST" and r.path.endswith("/pulls")
+    ]
+    assert statuses[-1] == 409
+
+
 def test_manually_queued_issue_is_fixed_without_triage(watcher):
     number = watcher.issue("Tonnage", BUG, labels=("claude-queue",))
     watcher.script(watcher.fix_does(*watcher.fixing_the_bug()))

@@ -333,7 +333,7 @@ def test_over_http_with_the_job_token_and_forgejos_tag_protections(portal: Path,
     double = ForgejoDouble(tmp_path / "fj").start()
     try:
         double.add_user("o", admin=True)
-        double.create_repo("o", "r", files={"README.md": b"x\n"})
+        double.create_repo("o", "r", files={"README.md": b"x\n"}, private=True)  # anonymous fetch: refused
         token = double.add_token("o", ["write:issue", "write:repository"])
         pushed = double.git_url("o", "r").replace("http://", f"http://o:{token}@")
         subprocess.run(
