@@ -248,7 +248,9 @@ class Receiver:
         if length < 0:
             raise Rejected(HTTPStatus.BAD_REQUEST, "bad Content-Length")
         if length > self.max_body:
-            raise Rejected(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body of {length} bytes over {self.max_body}")
+            raise Rejected(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body of {length} bytes over {self.max_body}"
+            )
         return length
 
     def handle(self, headers: dict[str, str], body: bytes) -> tuple[int, str]:

@@ -503,9 +503,15 @@ def test_hook_is_read_edited_and_deleted_by_id_and_never_shows_its_secret(forgej
     }
     created = api.post("/hooks", json=hook).json()
     assert "s3cret-hook" not in str(created)
-    edited = api.patch(f"/hooks/{created['id']}", json={"events": ["issues", "issue_comment"], "config": {"url": "http://127.0.0.1:8/x"}})
+    edited = api.patch(
+        f"/hooks/{created['id']}",
+        json={"events": ["issues", "issue_comment"], "config": {"url": "http://127.0.0.1:8/x"}},
+    )
     assert edited.status_code == 200
-    assert edited.json()["events"] == ["issues", "issue_comment"] and edited.json()["config"]["url"] == "http://127.0.0.1:8/x"
+    assert (
+        edited.json()["events"] == ["issues", "issue_comment"]
+        and edited.json()["config"]["url"] == "http://127.0.0.1:8/x"
+    )
     assert edited.json()["config"]["content_type"] == "json" and "s3cret-hook" not in edited.text
     assert api.get(f"/hooks/{created['id']}").json()["events"] == ["issues", "issue_comment"]
     assert api.get("/hooks/999").status_code == 404
@@ -551,7 +557,9 @@ def test_issue_events_are_delivered_signed_to_the_hook(forgejo: ForgejoDouble) -
             ("issues", "issues"), ("issues", "issue_label"), ("issue_comment", "issue_comment"),
         ]  # fmt: skip
         for headers, body in got:
-            assert headers["x-forgejo-signature"] == hmac.new(b"hook-secret", body, hashlib.sha256).hexdigest()
+            assert (
+                headers["x-forgejo-signature"] == hmac.new(b"hook-secret", body, hashlib.sha256).hexdigest()
+            )
             assert json.loads(body)["repository"]["full_name"] == f"{forgejo.owner}/{forgejo.repo}"
         assert len({h["x-forgejo-delivery"] for h, _ in got}) == 3
     finally:

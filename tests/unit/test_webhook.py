@@ -32,7 +32,9 @@ class CountingRun:
 
 
 def payload(event: str = "issues", repo: str = REPO) -> bytes:
-    return json.dumps({"action": "opened", "issue": {"number": 1}, "repository": {"full_name": repo}}).encode()
+    return json.dumps(
+        {"action": "opened", "issue": {"number": 1}, "repository": {"full_name": repo}}
+    ).encode()
 
 
 def headers(body: bytes, delivery: str = "d-1", event: str = "issues", secret: bytes = SECRET) -> dict:
@@ -146,7 +148,12 @@ def test_size_is_bounded_before_the_body_is_read(receiver):
     with pytest.raises(wh.Rejected) as big:
         receiver.check_length("4097", False)
     assert big.value.status == 413
-    for header, chunked, status in [(None, False, 411), ("10", True, 411), ("x", False, 400), ("-1", False, 400)]:
+    for header, chunked, status in [
+        (None, False, 411),
+        ("10", True, 411),
+        ("x", False, 400),
+        ("-1", False, 400),
+    ]:
         with pytest.raises(wh.Rejected) as refused:
             receiver.check_length(header, chunked)
         assert refused.value.status == status
@@ -190,7 +197,7 @@ def test_a_failing_run_does_not_stop_the_runner():
 
 def test_config_must_listen_on_loopback_and_the_secret_must_be_private(tmp_path):
     config = tmp_path / "webhook.json"
-    config.write_text(json.dumps({"listen": "0.0.0.0", "port": 1, "secretFile": "x", "command": ["true"]}))
+    config.write_text(json.dumps({"listen": "0.0.0.0", "port": 1, "secretFile": "x", "command": ["true"]}))  # noqa: S104
     with pytest.raises(ValueError, match="loopback"):
         wh.load_config(config)
     secret = tmp_path / "secret"
@@ -221,10 +228,17 @@ def test_the_http_front_answers_fast_and_refuses_bad_requests(tmp_path):
         started = time.monotonic()
         ok = httpx.post(url + "/forgejo", content=body, headers=headers(body, delivery="h-1"))
         assert ok.status_code == 202 and time.monotonic() - started < 1.0
-        assert httpx.post(url + "/forgejo", content=body, headers=headers(body, delivery="h-1")).status_code == 409
-        assert httpx.post(url + "/other", content=body, headers=headers(body, delivery="h-2")).status_code == 404
+        assert (
+            httpx.post(url + "/forgejo", content=body, headers=headers(body, delivery="h-1")).status_code
+            == 409
+        )
+        assert (
+            httpx.post(url + "/other", content=body, headers=headers(body, delivery="h-2")).status_code == 404
+        )
         big = b"{" + b" " * 4096 + b"}"
-        assert httpx.post(url + "/forgejo", content=big, headers=headers(big, delivery="h-3")).status_code == 413
+        assert (
+            httpx.post(url + "/forgejo", content=big, headers=headers(big, delivery="h-3")).status_code == 413
+        )
         assert httpx.get(url + "/forgejo").status_code == 405
         bad = httpx.post(url + "/forgejo", content=body, headers=headers(body, delivery="h-4", secret=b"x"))
         assert bad.status_code == 401
