@@ -10,7 +10,9 @@ Content-Length of at most ``maxBodyBytes`` (411/413), ``X-Forgejo-Signature`` is
 the raw body with the shared secret (401), ``X-Forgejo-Delivery`` is a well-formed ID not seen before
 (400/409; recent IDs persist across restarts), ``X-Forgejo-Event-Type`` is one the watcher acts on
 (400), and the body is a JSON object about the configured repository (400/422). Anything else is
-logged and nothing runs. An accepted delivery answers at once and asks the runner for a watcher run:
+logged and nothing runs. Label and comment deliveries sent by one of ``ignoreSenders`` (the watcher's
+own Forgejo account) are accepted without a run, so that the watcher's own triage labels do not start
+the fix at once. An accepted delivery answers at once and asks the runner for a watcher run:
 one run at a time; any number of triggers during a run lead to exactly one more run afterwards.
 """
 
@@ -49,6 +51,9 @@ EVENT_TYPES = frozenset(
         "pull_request_review_comment",
     }
 )
+# Event types a delivery from one of ``ignoreSenders`` (the watcher's own account) does not trigger a run
+# for. A new issue (`issues`) always does.
+SELF_IGNORABLE = EVENT_TYPES - {"issues"}
 DELIVERY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 SIGNATURE_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -229,6 +234,7 @@ class Receiver:
         runner: CoalescingRunner,
         repo: str | None = None,
         max_body: int = DEFAULT_MAX_BODY,
+        ignore_senders: list[str] | tuple[str, ...] = (),
     ):
         if not secret:
             raise ValueError("the webhook secret is empty")
@@ -237,6 +243,7 @@ class Receiver:
         self.runner = runner
         self.repo = repo.lower() if repo else None
         self.max_body = max_body
+        self.ignore_senders = {name.lower() for name in ignore_senders}
 
     def check_length(self, length_header: str | None, chunked: bool) -> int:
         if chunked or length_header is None:
@@ -281,6 +288,15 @@ class Receiver:
         if not self.deliveries.add(delivery):
             raise Rejected(HTTPStatus.CONFLICT, f"delivery {delivery} already received")
         action = payload.get("action") if isinstance(payload.get("action"), str) else ""
+        sender = payload.get("sender")
+        login = sender.get("login") if isinstance(sender, dict) else None
+        if event in SELF_IGNORABLE and isinstance(login, str) and login.lower() in self.ignore_senders:
+            # The watcher's own labels and comments: a run right after triage would fix the issue at
+            # once, without the interval in which a human can still add `interactive`.
+            return (
+                HTTPStatus.ACCEPTED,
+                f"delivery {delivery} ({event} {action[:40]}) by {login}: ignored, no run",
+            )
         how = self.runner.trigger()
         return HTTPStatus.ACCEPTED, f"delivery {delivery} ({event} {action[:40]}): watcher run {how}"
 
@@ -363,7 +379,12 @@ def build(config: dict, runner: CoalescingRunner | None = None) -> tuple[Server,
     deliveries = DeliveryLog(Path(state) if state else None, int(config.get("keepDeliveries", DEFAULT_KEEP)))
     runner = runner or CoalescingRunner(command_runner(config))
     receiver = Receiver(
-        secret, deliveries, runner, config.get("repo"), int(config.get("maxBodyBytes", DEFAULT_MAX_BODY))
+        secret,
+        deliveries,
+        runner,
+        config.get("repo"),
+        int(config.get("maxBodyBytes", DEFAULT_MAX_BODY)),
+        [str(s) for s in config.get("ignoreSenders") or []],
     )
     server = Server((config["listen"], int(config["port"])), make_handler(receiver, config.get("path", "/")))
     return server, receiver

@@ -257,3 +257,24 @@ def wait(predicate, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.01)
     return False
+
+
+def test_the_watchers_own_label_and_comment_changes_trigger_no_run(tmp_path):
+    runner = wh.CoalescingRunner(CountingRun())
+    rec = wh.Receiver(SECRET, wh.DeliveryLog(None), runner, REPO, ignore_senders=["Slipway-Bot"])
+
+    def body(sender: str) -> bytes:
+        return json.dumps(
+            {"action": "x", "sender": {"login": sender}, "repository": {"full_name": REPO}}
+        ).encode()
+
+    for i, event in enumerate(["issue_label", "issue_comment", "pull_request_review_comment"]):
+        status, what = rec.handle(
+            headers(body("slipway-bot"), delivery=f"s-{i}", event=event), body("slipway-bot")
+        )
+        assert status == 202 and "ignored" in what
+    assert runner.triggers == 0
+    # a new issue always runs, and anyone else's label change does
+    assert rec.handle(headers(body("slipway-bot"), delivery="n-1"), body("slipway-bot"))[0] == 202
+    assert rec.handle(headers(body("alice"), delivery="n-2", event="issue_label"), body("alice"))[0] == 202
+    assert runner.triggers == 2
