@@ -105,7 +105,8 @@ def test_triggers_during_a_run_lead_to_exactly_one_more_run(watcher, receiver):
     assert receiver.runner.triggers == 6 and receiver.runner.started == 2
     assert receiver.recaps() == 2
     assert watcher.comments(number)[0].startswith("## Requirements")
-    assert [e["stage"] for e in watcher.ledger()] == ["triage"]
+    # triaged once; the one more run is a next run (it takes the queued issue to the fixer)
+    assert [e["stage"] for e in watcher.ledger()].count("triage") == 1
 
 
 def test_a_delivery_while_cron_holds_the_lock_runs_once_after_it(watcher, receiver):
