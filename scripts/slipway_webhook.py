@@ -323,6 +323,8 @@ def make_handler(receiver: Receiver, path: str) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             self._answer(HTTPStatus.METHOD_NOT_ALLOWED, "POST deliveries only")
 
+        do_PUT = do_PATCH = do_DELETE = do_GET  # noqa: N815 - http.server's names
+
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
             delivery = (self.headers.get("X-Forgejo-Delivery") or "-")[:80]
             try:
