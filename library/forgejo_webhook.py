@@ -8,8 +8,8 @@ module: forgejo_webhook
 short_description: Ensure one Forgejo repository webhook pointing at the Slipway receiver
 description:
   - Lists the repository's webhooks (C(GET /repos/{owner}/{repo}/hooks)) and finds the one whose URL is
-    O(url). None: it is created (C(POST)). One whose type, events, content type or active flag differ,
-    or whose secret this host has not registered yet: it is corrected (C(PATCH /hooks/{id})). Otherwise
+    O(url). If there is none it is created (C(POST)). If its events, content type or active flag differ,
+    or this host has not registered its secret yet, it is corrected (C(PATCH /hooks/{id})). Otherwise
     nothing changes, so a second run reports no change.
   - Forgejo never returns a hook's secret, so the module keeps a fingerprint of the secret it registered
     (an HMAC of the hook's id, never the secret) in O(state_file); a new secret is sent when the
