@@ -5,6 +5,7 @@
 {{ issue.labels | slipway_needs_triage }}  -> bool
 {{ issue.labels | slipway_fixable }}       -> bool
 {{ issue.number | slipway_branch }}        -> claude/issue-N
+{{ issues | slipway_select(labels, exclude) }} -> the issues with all of labels, none of exclude
 """
 
 from __future__ import annotations
@@ -26,4 +27,5 @@ class FilterModule:
             "slipway_needs_triage": lifecycle.needs_triage,
             "slipway_fixable": lifecycle.is_fixable,
             "slipway_branch": lifecycle.branch_name,
+            "slipway_select": lifecycle.select_issues,
         }

@@ -14,6 +14,13 @@ version_added: "1.0.0"
 author: Slipway
 extends_documentation_fragment:
   - slipway_watcher
+options:
+  issues:
+    description:
+      - The open issues this run already listed (RV(forgejo_issue_info#module:issues)); the ones labelled
+        C(claude-working) among them are recovered. Omitted, the module lists them itself.
+    type: list
+    elements: dict
 attributes:
   check_mode:
     support: full
@@ -41,11 +48,11 @@ from ansible.module_utils.slipway.watcher_module import run_watcher_step, watche
 
 
 def main() -> None:
-    module = watcher_module({})
+    module = watcher_module({"issues": {"type": "list", "elements": "dict"}})
 
     def step(cfg):
         with client_for(cfg) as client:
-            recovered = recover_stale(cfg, client, module.check_mode)
+            recovered = recover_stale(cfg, client, module.check_mode, module.params["issues"])
         return {"changed": bool(recovered), "recovered": recovered}
 
     run_watcher_step(module, step)

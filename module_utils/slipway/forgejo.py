@@ -219,6 +219,25 @@ class ForgejoClient:
         )
         return str(data["token"])
 
+    # -- webhooks (repo admin) ------------------------------------------------------------------------
+
+    def list_hooks(self) -> list[dict]:
+        return self.paginate(f"list webhooks of {self.cfg.repo}", f"{self.repo_path}/hooks")
+
+    def create_hook(self, body: dict) -> dict:
+        return self.request(
+            f"create a webhook in {self.cfg.repo}", "POST", f"{self.repo_path}/hooks", json=body, ok=(201,)
+        ).json()
+
+    def edit_hook(self, hook_id: int, body: dict) -> dict:
+        return self.request(
+            f"edit webhook {hook_id} of {self.cfg.repo}",
+            "PATCH",
+            f"{self.repo_path}/hooks/{int(hook_id)}",
+            json=body,
+            ok=(200,),
+        ).json()
+
     # -- issues ---------------------------------------------------------------------------------------
 
     def get_issue(self, number: int) -> dict:

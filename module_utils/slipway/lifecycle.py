@@ -85,3 +85,17 @@ def branch_name(number: int | str) -> str:
     if value < 1:
         raise ValueError(f"issue number must be positive, got {number!r}")
     return f"claude/issue-{value}"
+
+
+def select_issues(
+    issues: Iterable[dict], labels: Iterable[str] = (), exclude_labels: Iterable[str] = ()
+) -> list[dict]:
+    """The issues carrying ALL of ``labels`` and NONE of ``exclude_labels``, in the given order: what
+    Forgejo's label filter plus forgejo_issue_info's exclusion return, done locally on one listing."""
+    wanted, excluded = set(labels), set(exclude_labels)
+    chosen = []
+    for issue in issues or ():
+        names = _names(issue.get("labels") or ())
+        if wanted <= names and not excluded & names:
+            chosen.append(issue)
+    return chosen

@@ -502,9 +502,15 @@ def _finish_failed(
         log_line(cfg.log_dir, f"could not label the failure: {exc}", outcome.number)
 
 
-def recover_stale(cfg: WatcherConfig, client: ForgejoClient, check_mode: bool = False) -> list[int]:
-    """Issues in claude-working while we hold the lock: their worker died. Move them to claude-failed."""
-    stale = client.list_issues(labels=[lifecycle.WORKING])
+def recover_stale(
+    cfg: WatcherConfig, client: ForgejoClient, check_mode: bool = False, issues: list[dict] | None = None
+) -> list[int]:
+    """Issues in claude-working while we hold the lock: their worker died. Move them to claude-failed.
+    ``issues``: the open issues the run already listed (this run's one listing); otherwise listed here."""
+    if issues is None:
+        stale = client.list_issues(labels=[lifecycle.WORKING])
+    else:
+        stale = lifecycle.select_issues(issues, [lifecycle.WORKING])
     numbers = []
     for issue in stale:
         number = issue["number"]
@@ -516,7 +522,7 @@ def recover_stale(cfg: WatcherConfig, client: ForgejoClient, check_mode: bool = 
             "The previous fix run for this issue stopped without finishing (its worker died or was killed), "
             "so it is marked `claude-failed`. To retry, add the `claude-queue` label again.",
         )
-        labels = [label["name"] for label in issue.get("labels") or []]
+        labels = sorted(lifecycle._names(issue.get("labels") or []))
         set_labels(client, number, [lifecycle.FAILED], [lifecycle.WORKING, lifecycle.QUEUE], labels)
         log_line(cfg.log_dir, "stale claude-working recovered to claude-failed", number)
         record(cfg, Outcome(number, "recover", "failed", "stale claude-working"))

@@ -7,10 +7,15 @@ Link headers built from ROOT_URL.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import re
 import threading
 import time
 import urllib.parse
+import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -157,6 +162,7 @@ class Forge:
         self.render = Renderer(root_url, data_dir)
         self.lock = threading.RLock()
         self.ids = Ids()
+        self.deliveries: list[dict] = []  # webhook deliveries sent (see deliver)
         self.users: dict[str, User] = {}
         self.tokens: dict[str, Token] = {}
         self.repos: dict[tuple[str, str], Repo] = {}
@@ -404,6 +410,9 @@ class Forge:
             ("GET", r + "/tag_protections", self.list_tag_protections, "repository", True),
             ("POST", r + "/tag_protections", self.create_tag_protection, "repository", True),
             ("POST", r + "/hooks", self.create_hook, "repository", True),
+            ("GET", r + "/hooks/{id}", self.get_hook, "repository", True),
+            ("PATCH", r + "/hooks/{id}", self.edit_hook, "repository", True),
+            ("DELETE", r + "/hooks/{id}", self.delete_hook, "repository", True),
         ]
         return [Route(m, compile_template(t), h, c, a) for m, t, h, c, a in table]
 
@@ -539,6 +548,7 @@ class Forge:
         issue = self.new_issue(repo, title, body.get("body", ""), call.doer.name, body.get("labels") or [])
         if body.get("closed"):
             issue.set_state("closed")
+        self.deliver(repo, "issues", "issues", "opened", issue, call.doer)
         return Reply(201, self.render_issue(repo, issue))
 
     def get_issue_api(self, call: Call) -> Reply:
@@ -595,7 +605,10 @@ class Forge:
         assert repo is not None
         issue = self.get_issue(repo, call.params["index"])
         ids = self._resolve_label_body(repo, call.body)
+        before = list(issue.label_ids)
         self._apply_labels(repo, issue, issue.label_ids + ids)
+        if issue.pull is None and issue.label_ids != before and call.doer is not None:
+            self.deliver(repo, "issues", "issue_label", "label_updated", issue, call.doer)
         return Reply(200, self._issue_labels(repo, issue))
 
     def replace_issue_labels(self, call: Call) -> Reply:
@@ -658,6 +671,8 @@ class Forge:
         if not body.get("body"):
             raise ApiError(422, "[Body]: Required")
         comment = self.new_comment(repo, issue.index, body["body"], call.doer.name)
+        if issue.pull is None:
+            self.deliver(repo, "issue_comment", "issue_comment", "created", issue, call.doer)
         return Reply(201, self.render_comment(repo, comment))
 
     def _get_comment(self, call: Call) -> Comment:
@@ -1062,6 +1077,98 @@ class Forge:
             active=bool(body.get("active", False)),
             branch_filter=body.get("branch_filter") or "*",
             authorization_header=body.get("authorization_header") or "",
+            secret=str(config.get("secret") or ""),
         )  # fmt: skip
         repo.hooks[hook.id] = hook
         return Reply(201, self.render.hook(hook))
+
+    def _get_hook(self, call: Call) -> Hook:
+        assert call.repo is not None
+        try:
+            return call.repo.hooks[int(call.params["id"])]
+        except (KeyError, ValueError):
+            raise not_found() from None
+
+    def get_hook(self, call: Call) -> Reply:
+        return Reply(200, self.render.hook(self._get_hook(call)))
+
+    def edit_hook(self, call: Call) -> Reply:
+        """EditHookOption (routers/api/v1/utils/hook.go editHook): only the fields sent change; the
+        config's url/content_type/http_method/secret are taken from `config` when present."""
+        hook, body = self._get_hook(call), call.body or {}
+        config = body.get("config") or {}
+        if "content_type" in config and config["content_type"] not in {"json", "form"}:
+            raise ApiError(422, "Invalid content type")
+        for key in ("url", "content_type", "http_method"):
+            if config.get(key):
+                hook.config[key] = str(config[key])
+        if "secret" in config:
+            hook.secret = str(config["secret"] or "")
+        if body.get("events") is not None:
+            hook.events = list(body["events"])
+        if body.get("active") is not None:
+            hook.active = bool(body["active"])
+        if body.get("branch_filter") is not None:
+            hook.branch_filter = body["branch_filter"] or "*"
+        if body.get("authorization_header") is not None:
+            hook.authorization_header = body["authorization_header"]
+        hook.updated = time.time()
+        return Reply(200, self.render.hook(hook))
+
+    def delete_hook(self, call: Call) -> Reply:
+        hook = self._get_hook(call)
+        assert call.repo is not None
+        del call.repo.hooks[hook.id]
+        return Reply(204)
+
+    # ------------------------------------------------------------- webhook deliveries
+
+    def deliver(self, repo: Repo, event: str, event_type: str, action: str, issue: Issue, doer: User) -> None:
+        """Send the delivery to every active forgejo/gitea hook choosing ``event_type``, as Forgejo does:
+        JSON body, `X-Forgejo-Signature` the bare hex HMAC-SHA256 of the body with the hook's secret,
+        a fresh `X-Forgejo-Delivery`, `X-Forgejo-Event` and `X-Forgejo-Event-Type` (label changes:
+        event `issues`, type `issue_label`). One attempt in the background, no retry."""
+        hooks = [
+            h for h in repo.hooks.values()
+            if h.active and h.type in {"forgejo", "gitea"} and (event_type in h.events or event in h.events)
+        ]  # fmt: skip
+        if not hooks:
+            return
+        payload = {
+            "action": action,
+            "number": issue.index,
+            "issue": self.render_issue(repo, issue),
+            "repository": self._render_repo(repo, None),
+            "sender": self.render.user(doer),
+        }
+        body = json.dumps(payload).encode()
+        for hook in hooks:
+            delivery = str(uuid.uuid4())
+            signature = (
+                hmac.new(hook.secret.encode(), body, hashlib.sha256).hexdigest() if hook.secret else ""
+            )
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": "Go-http-client/1.1",
+                "X-Forgejo-Delivery": delivery, "X-Forgejo-Event": event,
+                "X-Forgejo-Event-Type": event_type, "X-Forgejo-Signature": signature,
+                "X-Gitea-Delivery": delivery, "X-Gitea-Event": event,
+                "X-Gitea-Event-Type": event_type, "X-Gitea-Signature": signature,
+            }  # fmt: skip
+            if hook.authorization_header:
+                headers["Authorization"] = hook.authorization_header
+            request = urllib.request.Request(hook.config["url"], data=body, headers=headers, method="POST")  # noqa: S310
+            record = {"hook": hook.id, "delivery": delivery, "event": event, "type": event_type,
+                      "action": action, "issue": issue.index, "sent": time.time(), "status": None}  # fmt: skip
+            self.deliveries.append(record)
+            threading.Thread(target=self._post, args=(request, record), daemon=True).start()
+
+    @staticmethod
+    def _post(request: urllib.request.Request, record: dict) -> None:
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - the hook's URL
+                record["status"] = response.status
+        except urllib.error.HTTPError as exc:
+            record["status"] = exc.code
+        except OSError as exc:
+            record["status"] = f"error: {type(exc).__name__}"

@@ -108,6 +108,8 @@ class Hook:
     branch_filter: str
     authorization_header: str
     created: float = field(default_factory=now)
+    secret: str = ""  # signs deliveries; never rendered (Forgejo does not return it)
+    updated: float = field(default_factory=now)
 
 
 @dataclass
@@ -371,6 +373,6 @@ class Renderer:
             "events": hook.events,
             "authorization_header": hook.authorization_header,
             "active": hook.active,
-            "updated_at": fmt_time(hook.created),
+            "updated_at": fmt_time(hook.updated),
             "created_at": fmt_time(hook.created),
         }

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import http.server
 import re
+import secrets
 import shutil
 import subprocess
 import threading
@@ -22,6 +23,7 @@ from typing import Any
 
 from sandbox.forgejo_double import ForgejoDouble
 from sandbox.pms1 import Pms1Host
+from tests.integration.watcher_harness import free_port
 from tests.playbook import ROOT, PlaybookRun, run_playbook
 
 OWNER = "shad0w"
@@ -112,6 +114,9 @@ class SiteWorld:
         self.runner_sha256 = ""
         self.token = ""
         self.toolkit = Path()
+        # The webhook receiver listens on pms1's loopback, which is this machine's (shared namespace).
+        self.webhook_secret = secrets.token_hex(24)
+        self.webhook_port = free_port()
 
     def start(self) -> SiteWorld:
         self.toolkit = toolkit_snapshot(self.workdir / "toolkit")
@@ -161,6 +166,8 @@ class SiteWorld:
                 "50-scrub-people.sql": "UPDATE people SET email = 'person' || id || '@example.invalid';\n",
             },
             "slipway_agent_enabled": self.agent,
+            "slipway_webhook_secret": self.webhook_secret,
+            "slipway_webhook_port": self.webhook_port,
             **self.extra_vars,
         }
 

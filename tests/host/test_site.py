@@ -327,6 +327,82 @@ def test_the_cron_command_runs_the_watcher_which_waits_for_claude_sign_in(
     assert "credentials" in log.lower() or "sign" in log.lower()
 
 
+# ----------------------------------------------------------------------------- webhook receiver
+
+
+def test_the_webhook_receiver_runs_as_the_app_user_on_loopback_only(
+    provisioned: Provisioned, pms1_testinfra: Any
+) -> None:
+    service = pms1_testinfra.service("slipway-webhook")
+    assert service.is_running and service.is_enabled
+    port = provisioned.world.webhook_port
+    main_pid = pms1_testinfra.check_output("systemctl show -p MainPID --value slipway-webhook")
+    assert pms1_testinfra.check_output(f"ps -o user= -p {main_pid}").strip() == APP_USER
+    listening = pms1_testinfra.check_output(f"ss -Hltn 'sport = :{port}'").split()
+    assert f"127.0.0.1:{port}" in listening
+    assert not [a for a in listening if a.endswith(f":{port}") and a != f"127.0.0.1:{port}"]
+
+
+def test_the_webhook_secret_is_private_and_in_no_world_readable_file(
+    provisioned: Provisioned, pms1_testinfra: Any
+) -> None:
+    secret = pms1_testinfra.file(f"{HOME}/issue-watcher/webhook.secret")
+    assert secret.user == APP_USER and secret.mode == 0o600
+    assert secret.content_string.strip() == provisioned.world.webhook_secret
+    settings = pms1_testinfra.file("/etc/slipway/webhook.json")
+    assert provisioned.world.webhook_secret not in settings.content_string
+    unit = pms1_testinfra.file("/etc/systemd/system/slipway-webhook.service").content_string
+    assert provisioned.world.webhook_secret not in unit
+    assert provisioned.world.webhook_secret not in provisioned.first.output + provisioned.second.output
+    config = json.loads(settings.content_string)
+    # the run is cron's: the same lock file, playbook, working directory, config and log
+    assert (
+        config["command"][:2] == ["flock", "-w"] and config["command"][3] == f"{HOME}/issue-watcher/cron.lock"
+    )
+    assert config["command"][-1] == "watcher.yml" and config["cwd"] == f"{HOME}/slipway"
+    assert config["env"]["SLIPWAY_WATCHER_CONFIG"] == f"{HOME}/issue-watcher/watcher.config.json"
+    assert config["log"] == f"{HOME}/issue-watcher/logs/cron.log"
+
+
+def test_the_hook_is_registered_once_after_two_site_runs(provisioned: Provisioned) -> None:
+    world = provisioned.world
+    url = f"http://127.0.0.1:{world.webhook_port}/forgejo"
+    hooks = [h for h in world.forgejo.hooks(OWNER, REPO) if h["config"]["url"] == url]
+    assert len(hooks) == 1 and hooks[0]["active"] and hooks[0]["type"] == "forgejo"
+    assert {"issues", "issue_label", "issue_comment"} <= set(hooks[0]["events"])
+    posts = [r for r in world.forgejo.requests if r.method == "POST" and r.path.endswith("/hooks")]
+    assert len(posts) == 1
+    register = [
+        r
+        for r in provisioned.second.results
+        if r["task"].endswith(
+            "Register the webhook on the repository once (idempotent; the token from watcher.config.json)."
+        )
+    ]  # noqa: E501
+    assert register and not register[-1]["result"].get("changed")
+
+
+def test_the_receiver_takes_a_signed_delivery_and_refuses_a_forged_one(provisioned: Provisioned) -> None:
+    import hashlib
+    import hmac
+    import uuid
+
+    import httpx
+
+    world = provisioned.world
+    body = json.dumps({"action": "opened", "repository": {"full_name": f"{OWNER}/{REPO}"}}).encode()
+    url = f"http://127.0.0.1:{world.webhook_port}/forgejo"
+
+    def post(secret: str) -> int:
+        signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        headers = {"X-Forgejo-Signature": signature, "X-Forgejo-Delivery": str(uuid.uuid4()),
+                   "X-Forgejo-Event": "issues", "X-Forgejo-Event-Type": "issues"}  # fmt: skip
+        return httpx.post(url, content=body, headers=headers, timeout=5).status_code
+
+    assert post("not-the-secret") == 401
+    assert post(world.webhook_secret) == 202
+
+
 # ----------------------------------------------------------------------------- test-database mirror
 
 

@@ -493,6 +493,80 @@ def test_create_hook_defaults_to_push_events(forgejo: ForgejoDouble) -> None:
     assert api.get("/hooks").headers["X-Total-Count"] == "1"
 
 
+def test_hook_is_read_edited_and_deleted_by_id_and_never_shows_its_secret(forgejo: ForgejoDouble) -> None:
+    api = client(forgejo)
+    hook = {
+        "type": "forgejo",
+        "config": {"url": "http://127.0.0.1:9/hook", "content_type": "json", "secret": "s3cret-hook"},
+        "events": ["issues"],
+        "active": True,
+    }
+    created = api.post("/hooks", json=hook).json()
+    assert "s3cret-hook" not in str(created)
+    edited = api.patch(
+        f"/hooks/{created['id']}",
+        json={"events": ["issues", "issue_comment"], "config": {"url": "http://127.0.0.1:8/x"}},
+    )
+    assert edited.status_code == 200
+    assert (
+        edited.json()["events"] == ["issues", "issue_comment"]
+        and edited.json()["config"]["url"] == "http://127.0.0.1:8/x"
+    )
+    assert edited.json()["config"]["content_type"] == "json" and "s3cret-hook" not in edited.text
+    assert api.get(f"/hooks/{created['id']}").json()["events"] == ["issues", "issue_comment"]
+    assert api.get("/hooks/999").status_code == 404
+    assert api.delete(f"/hooks/{created['id']}").status_code == 204
+    assert api.get("/hooks").json() == []
+
+
+def test_issue_events_are_delivered_signed_to_the_hook(forgejo: ForgejoDouble) -> None:
+    import hashlib
+    import hmac
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    got: list[tuple[dict, bytes]] = []
+
+    class Catch(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(202)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Catch)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        api = client(forgejo)
+        url = f"http://127.0.0.1:{server.server_address[1]}/forgejo"
+        hook = {"type": "forgejo", "active": True, "events": ["issues", "issue_label", "issue_comment"],
+                "config": {"url": url, "content_type": "json", "secret": "hook-secret"}}  # fmt: skip
+        assert api.post("/hooks", json=hook).status_code == 201
+        label = api.post("/labels", json={"name": "portal", "color": "#ededed"}).json()
+        number = api.post("/issues", json={"title": "Report"}).json()["number"]
+        api.post(f"/issues/{number}/labels", json={"labels": [label["id"]]})
+        api.post(f"/issues/{number}/comments", json={"body": "hi"})
+        deadline = time.monotonic() + 5
+        while len(got) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [(h["x-forgejo-event"], h["x-forgejo-event-type"]) for h, _ in got] == [
+            ("issues", "issues"), ("issues", "issue_label"), ("issue_comment", "issue_comment"),
+        ]  # fmt: skip
+        for headers, body in got:
+            assert (
+                headers["x-forgejo-signature"] == hmac.new(b"hook-secret", body, hashlib.sha256).hexdigest()
+            )
+            assert json.loads(body)["repository"]["full_name"] == f"{forgejo.owner}/{forgejo.repo}"
+        assert len({h["x-forgejo-delivery"] for h, _ in got}) == 3
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 # --------------------------------------------------------------------------- faults, log
 
 

@@ -515,3 +515,19 @@ def _add_label(watcher, number: int, name: str) -> None:
         json={"labels": [label_id]},
     )
     response.raise_for_status()
+
+
+def test_an_idle_cycle_lists_the_open_issues_once_per_50(watcher):
+    watcher.forgejo.reset_requests()
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in watcher.forgejo.api_requests()] == [
+        ("GET", "issues")
+    ]
+    for i in range(50):  # nothing to do for any of them: a human has each
+        watcher.issue(f"Report {i}", labels=("portal", "interactive"))
+    watcher.forgejo.reset_requests()
+    run = watcher.run_watcher()
+    assert run.rc == 0, run.output
+    pages = [r.query.get("page") for r in watcher.forgejo.api_requests()]
+    assert pages == ["1", "2"]  # 50 open issues: one full page, then the short one

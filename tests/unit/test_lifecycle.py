@@ -79,3 +79,20 @@ def test_filters_render_in_jinja():
         "{{ labels | slipway_needs_triage }} {{ labels | slipway_fixable }}"
     ).render(labels=["portal", "claude-queue", "interactive"])
     assert out == "interactive interactive claude/issue-5 False False"
+
+
+def test_select_issues_splits_one_listing_by_stage_as_the_label_filters_did():
+    issues = [
+        {"number": 1, "labels": ["portal"]},
+        {"number": 2, "labels": ["portal", "claude-queue"]},
+        {"number": 3, "labels": [{"name": "claude-queue"}]},  # queued by hand, Forgejo label objects
+        {"number": 4, "labels": ["claude-queue", "interactive"]},
+        {"number": 5, "labels": ["portal", "claude-working", "claude-queue"]},
+        {"number": 6, "labels": []},
+    ]
+    decisions = ["interactive", "claude-queue", "claude-working", "claude-pr", "claude-failed"]
+    pick = load_filters()["slipway_select"]
+    assert [i["number"] for i in pick(issues, ["portal"], decisions)] == [1]
+    assert [i["number"] for i in pick(issues, ["claude-queue"], ["interactive", "claude-working"])] == [2, 3]
+    assert [i["number"] for i in lifecycle.select_issues(issues, ["claude-working"])] == [5]
+    assert lifecycle.select_issues([], ["portal"]) == []
