@@ -277,7 +277,8 @@ class ForgejoClient:
 
     def list_reviews(self, pull: int) -> list[dict]:
         return self.paginate(
-            f"list reviews of pull request #{pull} of {self.cfg.repo}", f"{self.repo_path}/pulls/{pull}/reviews"
+            f"list reviews of pull request #{pull} of {self.cfg.repo}",
+            f"{self.repo_path}/pulls/{pull}/reviews",
         )
 
     def review_comments(self, pull: int, review_id: int) -> list[dict]:
