@@ -154,11 +154,12 @@ def issue_text(client: ForgejoClient, number: int) -> tuple[dict, IssueText]:
     return issue, text
 
 
-def record(cfg: WatcherConfig, outcome: Outcome) -> None:
+def record(cfg: WatcherConfig, outcome: Outcome, **extra: Any) -> None:
     """Append the run to the ledger: cost, turns and duration of every Claude run, and its result."""
     claude.append_ledger(
         str(cfg.ledger),
         {
+            **extra,
             "issue": outcome.number,
             "stage": outcome.stage,
             "result": outcome.result,
@@ -481,7 +482,12 @@ def _judge_branch(cfg: WatcherConfig, git: gitops.Git, base_commit: str, branch:
         )
     if not gitops.commits_since(git, cfg.mirror_dir, base_commit, branch):
         raise FixFailure("Claude made no commits: nothing to propose")
-    refused = gitops.judge(git, cfg.mirror_dir, base_commit, branch, cfg.protected_paths)
+    refuse_protected(cfg, git, base_commit, branch)
+
+
+def refuse_protected(cfg: WatcherConfig, git: gitops.Git, since: str, branch: str) -> None:
+    """Refuse (to a human) a branch whose commits since ``since`` change anything protected."""
+    refused = gitops.judge(git, cfg.mirror_dir, since, branch, cfg.protected_paths)
     if refused:
         # Names are the agent's: one printable line each, HTML and @mentions defused.
         shown = ", ".join(safe_markdown(one_line(item, 80), 160) for item in refused[:8])
