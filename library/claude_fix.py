@@ -18,9 +18,11 @@ description:
     C(package.json) scripts; otherwise the issue goes to C(interactive), and the refused branch is deleted
     from the mirror); the verify command passes. Only then does it
     push the branch with the watcher's credential (Claude never holds it) and open the pull request
-    (C(Fixes #N), Claude's summary, the verification, cost, turns, duration), label the issue C(claude-pr)
-    and comment with the link."
-  - Any failure ends in C(claude-failed) with a comment giving the reason and the log's tail. The issue
+    (C(Fixes #N), Claude's summary, the verification, cost, turns, duration) and label the issue
+    C(claude-pr)."
+  - One progress comment on the issue, posted at the start and edited as each stage completes; its final
+    text gives the outcome (the PR's link or the failure's reason), duration, cost, turns and branch.
+  - Any failure ends in C(claude-failed) with the reason and the log's name in that comment. The issue
     never stays C(claude-working); the dev-server port is freed by port afterwards.
   - When the daily spend cap is reached the issue is left queued, untouched.
 version_added: "1.0.0"

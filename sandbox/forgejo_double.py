@@ -161,6 +161,32 @@ class ForgejoDouble:
             forge.add_user(poster)
             return forge.render_comment(r, forge.new_comment(r, int(index), body, poster))
 
+    def add_review(
+        self,
+        owner: str,
+        repo: str,
+        index: int,
+        user: str,
+        state: str,
+        body: str = "",
+        comments: Sequence[tuple[str, str]] = (),
+    ) -> dict:
+        """A submitted review on a PR (state APPROVED, COMMENT or REQUEST_CHANGES), with code comments
+        as (path, body)."""
+        forge = self.forge
+        with forge.lock:
+            r = forge.repo(owner, repo)
+            forge.add_user(user)
+            review = forge.new_review(r, int(index), user, state, body, list(comments))
+            return forge.render_review(r, review)
+
+    def set_collaborator(self, owner: str, repo: str, user: str, permission: str) -> None:
+        """Make ``user`` a collaborator with read, write or admin access."""
+        forge = self.forge
+        with forge.lock:
+            forge.add_user(user)
+            forge.repo(owner, repo).collaborators[user] = permission
+
     @staticmethod
     def _label_ids(repo: Any, names: Sequence[str]) -> list[int]:
         """Unlike the API, the set-up helper fails loudly on unknown label names."""

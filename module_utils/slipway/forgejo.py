@@ -277,6 +277,35 @@ class ForgejoClient:
         )
         return response.json()
 
+    def edit_comment(self, comment_id: int, body: str) -> dict:
+        response = self.request(
+            f"edit comment {comment_id} in {self.cfg.repo}",
+            "PATCH",
+            f"{self.repo_path}/issues/comments/{int(comment_id)}",
+            json={"body": body},
+        )
+        return response.json()
+
+    def permission_of(self, user: str) -> str:
+        """The user's access to the repository: none, read, write, admin or owner."""
+        found = self.get_json(
+            f"read {user}'s permission on {self.cfg.repo}",
+            f"{self.repo_path}/collaborators/{quote(user, safe='')}/permission",
+        )
+        return str(found.get("permission") or "none")
+
+    def list_reviews(self, pull: int) -> list[dict]:
+        return self.paginate(
+            f"list reviews of pull request #{pull} of {self.cfg.repo}",
+            f"{self.repo_path}/pulls/{pull}/reviews",
+        )
+
+    def review_comments(self, pull: int, review_id: int) -> list[dict]:
+        return self.get_json(
+            f"list comments of review {review_id} on pull request #{pull} of {self.cfg.repo}",
+            f"{self.repo_path}/pulls/{pull}/reviews/{int(review_id)}/comments",
+        )
+
     # -- labels ---------------------------------------------------------------------------------------
 
     def repo_labels(self) -> list[dict]:

@@ -367,6 +367,35 @@ def push_from_mirror(git: Git, mirror: Path, remote_url: str, branch: str) -> No
     )
 
 
+def fetch_remote_branch(git: Git, mirror: Path, remote_url: str, branch: str) -> str:
+    """Fetch ``branch`` as Forgejo has it now (a human's commits included) into the mirror; its commit."""
+    ensure_mirror(git, mirror)
+    git.run(
+        ["fetch", "-q", remote_url, f"+refs/heads/{branch}:refs/heads/{branch}"],
+        git_dir=mirror,
+        credentials=True,
+    )
+    return branch_commit(git, mirror, branch)
+
+
+def push_fast_forward(git: Git, mirror: Path, remote_url: str, branch: str) -> bool:
+    """Push the branch WITHOUT force: Forgejo accepts it only as a fast-forward of what it has, so no
+    commit on the remote branch (a human's) is ever overwritten. Whether it was accepted."""
+    proc = git.run(
+        ["push", "-q", remote_url, f"refs/heads/{branch}:refs/heads/{branch}"],
+        git_dir=mirror,
+        credentials=True,
+        check=False,
+    )
+    return proc.returncode == 0
+
+
+def commit_lines(git: Git, mirror: Path, since: str, branch: str) -> list[str]:
+    """``<short sha> <subject>`` of each commit in since..branch, oldest first."""
+    out = git.out(["log", "--reverse", "--format=%h %s", f"{since}..refs/heads/{branch}"], git_dir=mirror)
+    return [line for line in out.splitlines() if line.strip()]
+
+
 COMMIT_MESSAGES = "the commit messages"
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from ansible.module_utils.slipway import claude, gitops, lifecycle
 from ansible.module_utils.slipway.forgejo import ForgejoClient, ForgejoConfig, ForgejoError
 from ansible.module_utils.slipway.model_gateway import price_of
+from ansible.module_utils.slipway.progress import Progress
 from ansible.module_utils.slipway.prompts import IssueText, fix_prompt, parse_triage, triage_prompt
 from ansible.module_utils.slipway.sanitize import (
     closing_references,
@@ -153,11 +154,12 @@ def issue_text(client: ForgejoClient, number: int) -> tuple[dict, IssueText]:
     return issue, text
 
 
-def record(cfg: WatcherConfig, outcome: Outcome) -> None:
+def record(cfg: WatcherConfig, outcome: Outcome, **extra: Any) -> None:
     """Append the run to the ledger: cost, turns and duration of every Claude run, and its result."""
     claude.append_ledger(
         str(cfg.ledger),
         {
+            **extra,
             "issue": outcome.number,
             "stage": outcome.stage,
             "result": outcome.result,
@@ -314,12 +316,17 @@ def fix(cfg: WatcherConfig, client: ForgejoClient, number: int, check_mode: bool
     log_path = claude_log_path(cfg.log_dir, "fix", number)
     log_line(cfg.log_dir, f"fix started, log {log_path.name}", number)
     outcome = Outcome(number, "fix", "failed", changed=True, labels=labels, log_path=str(log_path))
+    branch = lifecycle.branch_name(number)
+    progress = Progress(
+        client, number, "Automatic fix", branch, lambda message: log_line(cfg.log_dir, message, number)
+    )
+    progress.start(f"started on {socket.gethostname()}; Claude's log `{log_path.name}`")
     try:
-        _fix_steps(cfg, client, number, text, log_path, outcome)
+        _fix_steps(cfg, client, number, text, log_path, outcome, progress)
     except FixFailure as failure:
-        _finish_failed(cfg, client, outcome, failure, log_path)
+        _finish_failed(cfg, client, outcome, failure, log_path, progress)
     except (ForgejoError, gitops.GitError, WorkspaceError, OSError, ValueError) as exc:
-        _finish_failed(cfg, client, outcome, FixFailure(f"pipeline error: {exc}"), log_path)
+        _finish_failed(cfg, client, outcome, FixFailure(f"pipeline error: {exc}"), log_path, progress)
     finally:
         workspace_for(cfg).free_port()
     outcome.stage_ms = int((time.monotonic() - started) * 1000)
@@ -329,13 +336,20 @@ def fix(cfg: WatcherConfig, client: ForgejoClient, number: int, check_mode: bool
 
 
 def _fix_steps(
-    cfg: WatcherConfig, client: ForgejoClient, number: int, text: IssueText, log_path: Path, outcome: Outcome
+    cfg: WatcherConfig,
+    client: ForgejoClient,
+    number: int,
+    text: IssueText,
+    log_path: Path,
+    outcome: Outcome,
+    progress: Progress,
 ) -> None:
     git, workspace = git_for(cfg), workspace_for(cfg)
     branch = lifecycle.branch_name(number)
     # The base is the commit the watcher fetched itself; what the workspace reports is never trusted.
     base_commit = gitops.fetch_base(git, cfg.mirror_dir, remote_url(cfg), cfg.base_branch)
     workspace.sync(cfg.base_branch, branch)
+    progress.stage(f"clone synced to `{cfg.base_branch}` ({base_commit[:12]})")
     prompt = fix_prompt(
         text,
         branch=branch,
@@ -351,6 +365,7 @@ def _fix_steps(
     outcome.cost_source = run.cost_source
     if not run.ok:
         raise FixFailure(f"Claude's fix run failed: {run.reason}")
+    progress.stage(f"Claude finished: {run.num_turns} turns, ${run.cost_usd:.4f}")
     if not workspace.finish(branch, f"Uncommitted changes left by the fix for #{number}"):
         raise FixFailure(f"Claude left the branch {branch}; nothing was pushed")
     # From here on, what Claude did is judged in the watcher's own mirror, not in the clone. The mirror
@@ -361,7 +376,9 @@ def _fix_steps(
         workspace.export(branch, base_commit)
         _judge_branch(cfg, git, base_commit, branch)
         refuse_secrets(cfg, git, base_commit, branch, number)
+        progress.stage("checks passed: builds on the base, nothing protected changed, no secrets")
         verify_log, verify_s = run_verify(cfg, workspace, number, branch, base_commit)
+        progress.stage(f"verification passed ({verify_s:.1f} s; log `{verify_log.name}`)")
         gitops.push_from_mirror(git, cfg.mirror_dir, remote_url(cfg), branch)
     except BaseException:
         gitops.drop_branch(git, cfg.mirror_dir, branch)
@@ -387,7 +404,10 @@ def _fix_steps(
     title = f"Fix #{number}: {one_line(text.title, 120)}"
     pull, _created = client.create_pull(branch, cfg.base_branch, safe_title(title, secrets, 200), body)
     outcome.pr_number, outcome.pr_url = pull["number"], pull.get("html_url")
-    client.add_comment(number, f"Opened pull request #{pull['number']}: {pull.get('html_url')}")
+    progress.stage(f"branch `{branch}` pushed")
+    progress.finish(
+        f"opened pull request #{pull['number']}: {pull.get('html_url')}", run.cost_usd, run.num_turns
+    )
     outcome.labels = set_labels(
         client, number, [lifecycle.PR], [lifecycle.WORKING, lifecycle.FAILED], outcome.labels
     )
@@ -462,7 +482,12 @@ def _judge_branch(cfg: WatcherConfig, git: gitops.Git, base_commit: str, branch:
         )
     if not gitops.commits_since(git, cfg.mirror_dir, base_commit, branch):
         raise FixFailure("Claude made no commits: nothing to propose")
-    refused = gitops.judge(git, cfg.mirror_dir, base_commit, branch, cfg.protected_paths)
+    refuse_protected(cfg, git, base_commit, branch)
+
+
+def refuse_protected(cfg: WatcherConfig, git: gitops.Git, since: str, branch: str) -> None:
+    """Refuse (to a human) a branch whose commits since ``since`` change anything protected."""
+    refused = gitops.judge(git, cfg.mirror_dir, since, branch, cfg.protected_paths)
     if refused:
         # Names are the agent's: one printable line each, HTML and @mentions defused.
         shown = ", ".join(safe_markdown(one_line(item, 80), 160) for item in refused[:8])
@@ -475,7 +500,12 @@ def _judge_branch(cfg: WatcherConfig, git: gitops.Git, base_commit: str, branch:
 
 
 def _finish_failed(
-    cfg: WatcherConfig, client: ForgejoClient, outcome: Outcome, failure: FixFailure, log_path: Path
+    cfg: WatcherConfig,
+    client: ForgejoClient,
+    outcome: Outcome,
+    failure: FixFailure,
+    log_path: Path,
+    progress: Progress | None = None,
 ) -> None:
     """Label and comment a failed fix; the comment says why (redacted, one line), names Claude's log and
     says how to retry. Never a log's tail or the verify output: those stay in the logs on the host."""
@@ -492,7 +522,12 @@ def _finish_failed(
         body += "\nTo retry, add the `claude-queue` label again.\n"
     outcome.result, outcome.reason = ("interactive" if route == lifecycle.INTERACTIVE else "failed"), reason
     try:
-        client.add_comment(number := outcome.number, body)
+        number = outcome.number
+        if progress is None:
+            client.add_comment(number, body)
+        else:
+            status = "routed to a human (`interactive`)" if route == lifecycle.INTERACTIVE else "failed"
+            progress.finish(status, outcome.cost_usd, outcome.num_turns, detail=body.strip())
         outcome.labels = set_labels(
             client, number, [route], [lifecycle.WORKING, lifecycle.QUEUE], outcome.labels
         )

@@ -71,6 +71,9 @@ class WatcherConfig:
     protected_paths: list[str] = field(default_factory=lambda: list(DEFAULT_PROTECTED))
     triage: StageBudget = field(default_factory=lambda: StageBudget(600, 15, 5))
     fix: StageBudget = field(default_factory=lambda: StageBudget(1800, 60, 1))
+    revision: StageBudget = field(default_factory=lambda: StageBudget(1800, 40, 1))
+    revision_max_per_pr: int = 3
+    review_trigger: str = "/claude"
     daily_spend_cap_usd: float = 20.0
     claude_env: dict[str, str] = field(default_factory=dict)
     run_as: list[str] = field(default_factory=list)
@@ -111,6 +114,8 @@ class WatcherConfig:
             "dev_port": self.dev_port,
             "triage_per_run": self.triage.per_run,
             "fix_per_run": self.fix.per_run,
+            "revision_per_run": self.revision.per_run,
+            "review_trigger": self.review_trigger,
             "daily_spend_cap_usd": self.daily_spend_cap_usd,
             "protected_paths": list(self.protected_paths),
             "agent_user": self.agent_user,
@@ -227,6 +232,9 @@ def _from_raw(raw: dict, path: Path, home: Path) -> WatcherConfig:
         protected_paths=_typed(raw, "protectedPaths", list, list(DEFAULT_PROTECTED)),
         triage=_budget(raw, "triage", StageBudget(600, 15, 5)),
         fix=_budget(raw, "fix", StageBudget(1800, 60, 1)),
+        revision=_budget(raw, "revision", StageBudget(1800, 40, 1)),
+        revision_max_per_pr=_typed(_typed(raw, "revision", dict, {}), "maxPerPr", int, 3),
+        review_trigger=_typed(raw, "reviewTrigger", str, "/claude"),
         daily_spend_cap_usd=_typed(raw, "dailySpendCapUsd", float, 20.0),
         claude_env=claude_env,
         run_as=run_as,
@@ -246,6 +254,10 @@ def _from_raw(raw: dict, path: Path, home: Path) -> WatcherConfig:
         raise ConfigError("'forgejoUrl' must start with http:// or https://")
     if cfg.repo.count("/") != 1:
         raise ConfigError("'repo' must be 'owner/name'")
+    if cfg.revision_max_per_pr < 0:
+        raise ConfigError("'revision.maxPerPr' must be >= 0")
+    if not cfg.review_trigger.strip() or any(ch.isspace() for ch in cfg.review_trigger):
+        raise ConfigError("'reviewTrigger' must be one word, such as /claude")
     if not 1 <= cfg.dev_port <= 65535 or cfg.dev_port == 3000:
         raise ConfigError("'devPort' must be a free TCP port other than production's 3000")
     return cfg

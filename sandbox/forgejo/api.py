@@ -33,6 +33,8 @@ from sandbox.forgejo.state import (
     PullData,
     Renderer,
     Repo,
+    Review,
+    ReviewComment,
     TagProtection,
     Token,
     User,
@@ -401,7 +403,17 @@ class Forge:
             ("POST", r + "/pulls/{index}/merge", self.merge_pull, "repository", False),
             ("GET", r + "/pulls/{index}", self.get_pull, "repository", False),
             ("PATCH", r + "/pulls/{index}", self.edit_pull, "repository", False),
+            ("GET", r + "/pulls/{index}/reviews", self.list_reviews, "repository", False),
+            ("GET", r + "/pulls/{index}/reviews/{id}", self.get_review, "repository", False),
+            (
+                "GET",
+                r + "/pulls/{index}/reviews/{id}/comments",
+                self.list_review_comments,
+                "repository",
+                False,
+            ),
             ("GET", r + "/pulls/{base}/{head}", self.get_pull_by_branches, "repository", False),
+            ("GET", r + "/collaborators/{collaborator}/permission", self.get_permission, "repository", False),
             ("GET", r + "/branches/{branch}", self.get_branch, "repository", False),
             ("GET", r + "/tags", self.list_tags, "repository", False),
             ("GET", r + "/tags/{tag}", self.get_tag, "repository", False),
@@ -803,6 +815,122 @@ class Forge:
         items = self._sort(items, call.query.get("sort", ""))
         page_items, headers = self._paginate(call, items, link=True)
         return Reply(200, [self.render_pull(repo, i, call.doer) for i in page_items], headers)
+
+    # --------------------------------------------------------------- reviews
+
+    def new_review(
+        self, repo: Repo, index: int, user: str, state: str, body: str, comments: list[tuple[str, str]]
+    ) -> Review:
+        issue = self._get_pull(repo, str(index))
+        assert issue.pull is not None
+        commit = repo.git.refs().get(f"refs/heads/{issue.pull.head}", issue.pull.head_sha)
+        review = Review(self.ids.next("review"), issue.index, user, state, body, commit)
+        for path, text in comments:
+            # review comments share the comment id sequence (they are rows of the comment table)
+            review.comments.append(ReviewComment(self.ids.next("comment"), path, text))
+        repo.reviews[review.id] = review
+        issue.touch()
+        return review
+
+    def render_review(self, repo: Repo, review: Review) -> dict:
+        url = f"{self.render.root_url}{repo.full_name}/pulls/{review.index}"
+        return {
+            "id": review.id,
+            "user": self.render.user(self.users[review.user]),
+            "team": None,
+            "state": review.state,
+            "body": review.body,
+            "commit_id": review.commit_id,
+            "stale": False,
+            "official": review.state in ("APPROVED", "REQUEST_CHANGES"),
+            "dismissed": review.dismissed,
+            "comments_count": len(review.comments),
+            "submitted_at": fmt_time(review.submitted),
+            "updated_at": fmt_time(review.submitted),
+            "html_url": f"{url}#issuecomment-{review.id}",
+            "pull_request_url": url,
+        }
+
+    def render_review_comment(self, repo: Repo, review: Review, comment: ReviewComment) -> dict:
+        url = f"{self.render.root_url}{repo.full_name}/pulls/{review.index}"
+        return {
+            "id": comment.id,
+            "body": comment.body,
+            "user": self.render.user(self.users[review.user]),
+            "resolver": None,
+            "pull_request_review_id": review.id,
+            "created_at": fmt_time(comment.created),
+            "updated_at": fmt_time(comment.created),
+            "path": comment.path,
+            "commit_id": review.commit_id,
+            "original_commit_id": review.commit_id,
+            "diff_hunk": "",
+            "position": comment.line,
+            "original_position": 0,
+            "html_url": f"{url}/files#issuecomment-{comment.id}",
+            "pull_request_url": url,
+        }
+
+    def list_reviews(self, call: Call) -> Reply:
+        """ListPullReviews (routers/api/v1/repo/pull_review.go): the PR's reviews, oldest first,
+        paged (X-Total-Count)."""
+        repo = call.repo
+        assert repo is not None
+        issue = self._get_pull(repo, call.params["index"])
+        items = sorted((r for r in repo.reviews.values() if r.index == issue.index), key=lambda r: r.id)
+        page_items, headers = self._paginate(call, items, link=False)
+        return Reply(200, [self.render_review(repo, r) for r in page_items], headers)
+
+    def _get_review(self, call: Call) -> Review:
+        repo = call.repo
+        assert repo is not None
+        issue = self._get_pull(repo, call.params["index"])
+        try:
+            review = repo.reviews[int(call.params["id"])]
+        except (KeyError, ValueError):
+            raise not_found() from None
+        if review.index != issue.index:
+            raise not_found()
+        return review
+
+    def get_review(self, call: Call) -> Reply:
+        assert call.repo is not None
+        return Reply(200, self.render_review(call.repo, self._get_review(call)))
+
+    def list_review_comments(self, call: Call) -> Reply:
+        assert call.repo is not None
+        review = self._get_review(call)
+        return Reply(200, [self.render_review_comment(call.repo, review, c) for c in review.comments])
+
+    def get_permission(self, call: Call) -> Reply:
+        """GetRepoPermissions (routers/api/v1/repo/collaborators.go): only a site admin, a repo admin,
+        or the user asking about themselves may ask (403 otherwise); an unknown user is 404; the answer is
+        the access mode's name (none, read, write, admin, owner) as permission and role_name."""
+        repo, doer = call.repo, call.doer
+        assert repo is not None and doer is not None
+        name = urllib.parse.unquote(call.params["collaborator"])
+        doer_mode = self._access(repo, doer.name)
+        if not doer.admin and doer.name != name and doer_mode not in ("admin", "owner"):
+            raise ApiError(
+                403,
+                "Only admins can query all permissions, repo admins can query all repo permissions, "
+                "collaborators can query only their own",
+            )
+        if name not in self.users:
+            raise not_found(f"user redirect does not exist [name: {name}]")
+        mode = self._access(repo, name)
+        user = self.render.user(self.users[name])
+        return Reply(200, {"permission": mode, "role_name": mode, "user": user})
+
+    def _access(self, repo: Repo, name: str) -> str:
+        if name == repo.owner:
+            return "owner"
+        user = self.users.get(name)
+        if user is not None and user.admin:
+            return "admin"
+        if name in repo.collaborators:
+            return repo.collaborators[name]
+        return "none" if repo.private else "read"
 
     def _strip_owner(self, repo: Repo, branch: str) -> str:
         if ":" in branch:

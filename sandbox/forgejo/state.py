@@ -99,6 +99,31 @@ class Comment:
 
 
 @dataclass
+class ReviewComment:
+    id: int
+    path: str
+    body: str
+    line: int = 1
+    created: float = field(default_factory=now)
+
+
+@dataclass
+class Review:
+    """A pull request review (models/issues/review.go): its state is one of APPROVED, PENDING, COMMENT,
+    REQUEST_CHANGES, REQUEST_REVIEW; code comments belong to it."""
+
+    id: int
+    index: int
+    user: str
+    state: str
+    body: str
+    commit_id: str
+    comments: list[ReviewComment] = field(default_factory=list)
+    dismissed: bool = False
+    submitted: float = field(default_factory=now)
+
+
+@dataclass
 class Hook:
     id: int
     type: str
@@ -135,6 +160,8 @@ class Repo:
     comments: dict[int, Comment] = field(default_factory=dict)
     hooks: dict[int, Hook] = field(default_factory=dict)
     tag_protections: dict[int, TagProtection] = field(default_factory=dict)
+    reviews: dict[int, Review] = field(default_factory=dict)
+    collaborators: dict[str, str] = field(default_factory=dict)  # user -> read | write | admin
     next_index: int = 1
 
     @property

@@ -30,6 +30,10 @@ OPERATIONS = {
     "issueEditIssue": "ForgejoClient.edit_issue (forgejo_issue state)",
     "issueGetComments": "ForgejoClient.list_comments",
     "issueCreateComment": "ForgejoClient.add_comment",
+    "issueEditComment": "ForgejoClient.edit_comment (the fix's progress comment)",
+    "repoListPullReviews": "ForgejoClient.list_reviews (claude_revise)",
+    "repoGetPullReviewComments": "ForgejoClient.review_comments (claude_revise)",
+    "repoGetRepoPermissions": "ForgejoClient.permission_of (claude_revise)",
     "issueListLabels": "ForgejoClient.repo_labels / label_ids (forgejo_label)",
     "issueCreateLabel": "ForgejoClient.create_label (forgejo_label)",
     "issueEditLabel": "ForgejoClient.edit_label (forgejo_label)",
@@ -215,6 +219,18 @@ def test_pyforgejo_parses_every_operation_slipway_uses(
     )
     assert [p.number for p in pulls] == [pr.number]
     c("repoGetBranch", repo_api.repo_get_branch, o, r, "claude/issue-1")
+    progress = c("issueCreateComment", issue_api.create_comment, o, r, number, body="started")
+    c("issueEditComment", issue_api.edit_comment, o, r, progress.id, body="started; done")
+    forgejo.set_collaborator(o, r, "alice", "write")
+    forgejo.add_review(o, r, pr.number, "alice", "REQUEST_CHANGES", "explain", comments=[("fix.txt", "why?")])
+    [review] = c("repoListPullReviews", repo_api.repo_list_pull_reviews, o, r, pr.number, page=1, limit=50)
+    assert review.state == "REQUEST_CHANGES" and review.user.login == "alice"
+    [line] = c(
+        "repoGetPullReviewComments", repo_api.repo_get_pull_review_comments, o, r, pr.number, review.id
+    )
+    assert (line.path, line.body) == ("fix.txt", "why?")
+    allowed = c("repoGetRepoPermissions", repo_api.repo_get_repo_permissions, o, r, "alice")
+    assert allowed.permission == "write"
     c("repoMergePullRequest", repo_api.repo_merge_pull_request, o, r, pr.number, do="merge")
     c("repoPullRequestIsMerged", repo_api.repo_pull_request_is_merged, o, r, pr.number)
     assert c.api.issue.get_issue(o, r, number).state == "closed"  # "Fixes #1" closed it

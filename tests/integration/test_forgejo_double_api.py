@@ -649,3 +649,41 @@ def test_all_operations_traffic_matches_spec(forgejo: ForgejoDouble, tmp_path: P
     api_requests = forgejo.api_requests()
     assert len(api_requests) == 22
     assert check_recorded(api_requests) == []
+
+
+# --------------------------------------------------------------------------- reviews and permissions
+
+
+def test_permission_names_the_access_mode_and_only_admins_ask_about_others(forgejo: ForgejoDouble) -> None:
+    forgejo.set_collaborator(forgejo.owner, forgejo.repo, "writer", "write")
+    forgejo.add_user("visitor")
+    api = client(forgejo)
+    answers = {name: api.get(f"/collaborators/{name}/permission").json() for name in ("writer", "visitor")}
+    assert answers["writer"]["permission"] == answers["writer"]["role_name"] == "write"
+    assert answers["visitor"]["permission"] == "read"  # a public repository: anyone signed in reads it
+    assert api.get(f"/collaborators/{forgejo.owner}/permission").json()["permission"] == "owner"
+    assert api.get("/collaborators/nobody-here/permission").status_code == 404
+    visitor = client(forgejo, forgejo.add_token("visitor", ["read:repository"]))
+    refused = visitor.get("/collaborators/writer/permission")
+    assert refused.status_code == 403 and "Only admins can query all permissions" in refused.json()["message"]
+    assert visitor.get("/collaborators/visitor/permission").json()["permission"] == "read"
+
+
+def test_reviews_and_their_comments_are_listed_per_pull(forgejo: ForgejoDouble, tmp_path: Path) -> None:
+    push_branch(forgejo, tmp_path, "claude/issue-9", "fix.txt", "fixed\n")
+    api = client(forgejo)
+    pr = api.post("/pulls", json={"head": "claude/issue-9", "base": "main", "title": "Fix"}).json()["number"]
+    forgejo.add_review(forgejo.owner, forgejo.repo, pr, "alice", "APPROVED", "lgtm")
+    forgejo.add_review(forgejo.owner, forgejo.repo, pr, "bob", "REQUEST_CHANGES", "no", [("fix.txt", "why?")])
+    reviews = api.get(f"/pulls/{pr}/reviews").json()
+    assert [(r["user"]["login"], r["state"], r["comments_count"]) for r in reviews] == [
+        ("alice", "APPROVED", 0),
+        ("bob", "REQUEST_CHANGES", 1),
+    ]
+    [comment] = api.get(f"/pulls/{pr}/reviews/{reviews[1]['id']}/comments").json()
+    assert (comment["path"], comment["body"], comment["pull_request_review_id"]) == (
+        "fix.txt",
+        "why?",
+        reviews[1]["id"],
+    )
+    assert api.get(f"/pulls/{pr}/reviews/999/comments").status_code == 404

@@ -45,6 +45,9 @@ def test_defaults_follow_the_runbook(tmp_path):
         ({**MINIMAL, "devPort": "3100"}, "'devPort' must be a int"),
         ({**MINIMAL, "verifyCommand": "pnpm test"}, "'verifyCommand' must be a list"),
         ({**MINIMAL, "fix": {"maxTurns": 0}}, "'fix' needs"),
+        ({**MINIMAL, "revision": {"timeoutSeconds": 0}}, "'revision' needs"),
+        ({**MINIMAL, "revision": {"maxPerPr": -1}}, "'revision.maxPerPr' must be >= 0"),
+        ({**MINIMAL, "reviewTrigger": "/claude please"}, "'reviewTrigger' must be one word"),
         # fail closed: without the agent section Claude would run as the token's user
         (
             {k: v for k, v in MINIMAL.items() if k != "agentMode"},
@@ -117,3 +120,12 @@ def test_secrets_include_claude_keys_and_the_watchers_own_claude_credentials(tmp
         values
     )
     assert "plainvalue" not in values and 1 not in values
+
+
+def test_revision_budget_and_review_trigger(tmp_path):
+    cfg = load_config(write(tmp_path, MINIMAL))
+    assert (cfg.revision.per_run, cfg.revision_max_per_pr, cfg.review_trigger) == (1, 3, "/claude")
+    raw = {**MINIMAL, "revision": {"perRun": 2, "maxPerPr": 5, "maxTurns": 9}, "reviewTrigger": "/bot"}
+    cfg = load_config(write(tmp_path, raw))
+    assert (cfg.revision.per_run, cfg.revision.max_turns, cfg.revision_max_per_pr) == (2, 9, 5)
+    assert cfg.review_trigger == "/bot"
