@@ -14,7 +14,7 @@ description:
     O(outcome=rolled_back) comments that the release was rolled back and reopens an issue the merge
     had closed (unless an earlier release already deployed a fix for it).
   - Idempotent. Each comment carries a hidden marker C(<!-- slipway:deployed <tag> -->); an issue with
-    a comment of the token's user carrying it is not commented on again.
+    a comment carrying it is not commented on again.
   - Never fails because of Forgejo. A Forgejo that cannot be reached, or refuses a request, is a
     warning; the release stands. Only a wrong argument fails the task.
   - The Forgejo URL, repository and token are read by the module from O(watcher_config) on the host, so
@@ -146,6 +146,8 @@ def main() -> None:
         error = f"no watcher configuration ({exc}): the issues {tag} fixes were not told"
     except (NotifyError, ValueError, OSError) as exc:
         error = f"the issues {tag} fixes were not told: {exc}"
+    except Exception as exc:  # noqa: BLE001 - whatever goes wrong here must not fail a release
+        error = f"the issues {tag} fixes were not told: {type(exc).__name__}: {exc}"
     for warning in result.warnings + ([error] if error else []):
         module.warn(f"release notify: {warning}")
     if p["record"] and not module.check_mode and Path(p["record"]).parent.is_dir():
