@@ -6,6 +6,7 @@ cannot be reached is a warning, never a failed task."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from sandbox.pms1 import free_port
-from tests.playbook import run_playbook
+from tests.playbook import ROOT, run_playbook
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +78,17 @@ class World:
 
     def write_config(self, url: str) -> None:
         repo = f"{self.forgejo.owner}/{self.forgejo.repo}"
-        self.config.write_text(json.dumps({"forgejoUrl": url, "repo": repo, "token": self.forgejo.token}))
+        self.config.write_text(
+            json.dumps(
+                {
+                    "forgejoUrl": url,
+                    "repo": repo,
+                    "token": self.forgejo.token,
+                    "claudeExe": "/x",
+                    "agentMode": "same-user",
+                }
+            )
+        )
         self.config.chmod(0o600)
 
     def notify(self, outcome: str, tag: str = "v0.1.1", live: str = "v0.1.0-20261206T170000Z", **extra):
@@ -135,6 +146,37 @@ def test_a_deployed_release_comments_once_on_each_fixed_issue_and_closes_it(worl
         "1": ("v0.1.1", "deployed"),
         "2": ("v0.1.1", "deployed"),
     }
+
+    status = subprocess.run(
+        [
+            str(ROOT / "scripts/status"),
+            "--config",
+            str(world.config),
+            "--deployed",
+            str(world.record),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert status.returncode == 0, status.stderr
+    shown = {
+        row["number"]: (row["result"], row["tag"], row["pulls"])
+        for row in json.loads(status.stdout)["deployed"]
+    }
+    assert shown == {1: ("deployed", "v0.1.1", [world.pr]), 2: ("deployed", "v0.1.1", [world.pr])}
+    table = subprocess.run(
+        [str(ROOT / "scripts/status"), "--config", str(world.config), "--deployed", str(world.record)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    ).stdout
+    assert re.search(
+        rf"^\s+1  deployed\s+v0\.1\.1\s+20\S+\s+PR #{world.pr}\s+Tonnage is truncated$", table, re.M
+    ), table
 
     _run, again = world.notify("deployed")
     assert not again["changed"] and again["notified"]
@@ -206,6 +248,10 @@ def test_an_unreachable_forgejo_is_a_warning_and_the_task_succeeds(world: World)
     assert "cannot reach Forgejo" in run.output
     record = json.loads(world.record.read_text())
     assert record["releases"][-1]["notified"] is False and record["issues"] == {}
+    from scripts.pipeline_status import read_deployed, render_deployed
+
+    text = render_deployed(*read_deployed(str(world.record)))
+    assert "The last release (v0.1.1, deployed) could not tell its issues" in text
     world.config.unlink()
     run, result = world.notify("deployed")
     assert "no watcher configuration" in run.output and result["notified"] is False
