@@ -517,7 +517,7 @@ def _watcher_config(site: Site, forgejo_url: str, token: str) -> None:
 def test_a_release_tells_the_issues_it_fixes_once_and_forgejo_down_is_only_a_warning(
     site: Site, forge: Any
 ) -> None:
-    if not site.live().startswith("v0.1."):  # run on its own: something earlier must be live
+    if not site.sh(f"readlink {BASE}/current", check=False).strip():  # run on its own: something must be live
         assert site.release("v0.1.7", slipway_release_repo_url=forge.url).rc == 0
     before = site.live()
     # Forgejo unreachable while notifying (the fetch still works): live, with a warning, no comment.
