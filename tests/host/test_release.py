@@ -421,7 +421,7 @@ WATCHER_CONFIG = "/home/deploy/issue-watcher/watcher.config.json"
 
 class Forge:
     """The Forgejo double serving this world's portal repository (pms1 shares the machine's network),
-    with issue #1 fixed by a merged PR in v0.1.8 and issue #2 by one in v0.1.9 (which reports the
+    with an issue fixed by a merged PR in v0.1.8 and another by one in v0.1.9 (which reports the
     wrong version, so its health check fails)."""
 
     def __init__(self, site: Site) -> None:
@@ -441,21 +441,15 @@ class Forge:
         work = site.workdir / "forge-work"
         _git(site.workdir, "clone", "--quiet", bare, str(work))
         self.pulls: dict[str, int] = {}
-        for number, tag, version in ((1, "v0.1.8", "0.1.8"), (2, "v0.1.9", "0.1.90")):
-            self.double.create_issue(FORGE_OWNER, FORGE_REPO, f"Bug {number}", user="portal")
+        self.issues: dict[str, int] = {}
+        identity = ["-c", "user.name=t", "-c", "user.email=t@e.invalid"]
+        for tag, version in (("v0.1.8", "0.1.8"), ("v0.1.9", "0.1.90")):
+            number = self.double.create_issue(FORGE_OWNER, FORGE_REPO, f"Bug fixed in {tag}", user="portal")[
+                "number"
+            ]
             _git(work, "checkout", "--quiet", "-B", f"fix-{number}", "origin/main")
             _set_version(work, version)
-            _git(
-                work,
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@e.invalid",
-                "commit",
-                "--quiet",
-                "-am",
-                f"Fix {number}",
-            )
+            _git(work, *identity, "commit", "--quiet", "-am", f"Fix {number}")
             _git(work, "push", "--quiet", "origin", f"fix-{number}")
             body = {
                 "head": f"fix-{number}",
@@ -465,21 +459,9 @@ class Forge:
             }
             pull = self.http.post("/pulls", json=body).json()["number"]
             assert self.http.post(f"/pulls/{pull}/merge", json={"Do": "merge"}).status_code == 200
-            self.pulls[tag] = pull
+            self.pulls[tag], self.issues[tag] = pull, number
             _git(work, "fetch", "--quiet", "origin")
-            _git(
-                work,
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@e.invalid",
-                "tag",
-                "-a",
-                tag,
-                "-m",
-                tag,
-                "origin/main",
-            )
+            _git(work, *identity, "tag", "-a", tag, "-m", tag, "origin/main")
             _git(work, "push", "--quiet", "origin", tag)
 
     def comments(self, number: int) -> list[str]:
@@ -520,6 +502,7 @@ def test_a_release_tells_the_issues_it_fixes_once_and_forgejo_down_is_only_a_war
     if not site.sh(f"readlink {BASE}/current", check=False).strip():  # run on its own: something must be live
         assert site.release("v0.1.7", slipway_release_repo_url=forge.url).rc == 0
     before = site.live()
+    fixed, later = forge.issues["v0.1.8"], forge.issues["v0.1.9"]
     # Forgejo unreachable while notifying (the fetch still works): live, with a warning, no comment.
     _watcher_config(site, f"http://127.0.0.1:{free_port({site.port})}", forge.token)
     down = site.release("v0.1.8", slipway_release_repo_url=forge.url)
@@ -527,38 +510,42 @@ def test_a_release_tells_the_issues_it_fixes_once_and_forgejo_down_is_only_a_war
     assert health_version(site.port) == "0.1.8" and site.live().startswith("v0.1.8-")
     assert "release notify: the issues v0.1.8 fixes were not told" in down.output
     assert "cannot reach Forgejo" in down.output
-    assert forge.comments(1) == []
+    assert forge.comments(fixed) == []
     assert forge.token not in down.output
     # Forgejo back: a rerun of the release tells #1 once, and closes it; the next rerun posts nothing.
     _watcher_config(site, forge.double.url, forge.token)
     up = site.release("v0.1.8", slipway_release_repo_url=forge.url)
     assert up.rc == 0, up.output[-3000:]
-    (comment,) = forge.comments(1)
+    (comment,) = forge.comments(fixed)
     assert comment.startswith("Deployed in v0.1.8 at ") and f"(PR #{forge.pulls['v0.1.8']})" in comment
-    assert forge.state(1) == "closed"
-    assert forge.comments(2) == [], "v0.1.9's fix is not in v0.1.8"
+    assert forge.state(fixed) == "closed"
+    assert forge.comments(later) == [], "v0.1.9's fix is not in v0.1.8"
     assert re.search(rf"v0.1.8 \(deployed, since {tag_of(before)}\): 1 fixed issue", up.stdout), up.stdout[
         -2000:
     ]
     again = run_notify(site, "deployed", "v0.1.8")
     assert again.rc == 0, again.output[-3000:]
     assert "1 fixed issue(s), none needed a comment" in again.stdout
-    assert len(forge.comments(1)) == 1, "a rerun posted a second comment"
+    assert len(forge.comments(fixed)) == 1, "a rerun posted a second comment"
     record = json.loads(site.sh(f"cat {BASE}/deployed.json"))
-    assert (record["issues"]["1"]["tag"], record["issues"]["1"]["result"]) == ("v0.1.8", "deployed")
+    assert (record["issues"][str(fixed)]["tag"], record["issues"][str(fixed)]["result"]) == (
+        "v0.1.8",
+        "deployed",
+    )
     assert [r["notified"] for r in record["releases"][-3:]] == [False, True, True]
 
 
 def test_a_rolled_back_release_tells_its_issues_and_leaves_them_open(site: Site, forge: Any) -> None:
     live = site.live()
-    assert live.startswith("v0.1.8-") and forge.state(2) == "closed"  # Forgejo closed #2 on merge
+    fixed, later = forge.issues["v0.1.8"], forge.issues["v0.1.9"]
+    assert live.startswith("v0.1.8-") and forge.state(later) == "closed"  # Forgejo closed #2 on merge
     run = site.release("v0.1.9", slipway_release_repo_url=forge.url)
     assert run.rc != 0 and site.live() == live and health_version(site.port) == "0.1.8"
     assert f"The live release {live} keeps serving" in failure_message(run)
-    (comment,) = forge.comments(2)
+    (comment,) = forge.comments(later)
     assert comment.startswith("Release v0.1.9 was rolled back at ") and "v0.1.8 is live again" in comment
-    assert forge.state(2) == "open"
-    assert len(forge.comments(1)) == 1 and forge.state(1) == "closed"
+    assert forge.state(later) == "open"
+    assert len(forge.comments(fixed)) == 1 and forge.state(fixed) == "closed"
 
 
 def tag_of(release: str) -> str:
