@@ -34,7 +34,7 @@ options:
     choices: [deployed, rolled_back]
   live:
     description:
-      - The release directory (C(<tag>-<stamp>)) live before this run: its tag is the start of the range.
+      - The release directory (C(<tag>-<stamp>)) live before this run; its tag is the start of the range.
       - For a rerun of the live tag, the last other tag that went live in O(releases_log) is used.
     type: str
     default: ""
