@@ -157,11 +157,14 @@ def main() -> None:
             module.warn(f"release notify: could not write {p['record']}: {exc}")
     told = [row["number"] for row in result.issues if row.get("commented")]
     word = "deployed" if outcome == "deployed" else "rolled back"
-    summary = (
-        f"{tag} ({word}, since {previous}): {len(result.issues)} fixed issue(s)"
+    summary = f"{tag} ({word}, since {previous}): " + (
+        f"{len(result.issues)} fixed issue(s)"
         + (f", commented on #{', #'.join(map(str, told))}" if told else ", none needed a comment")
-        + ("" if result.notified and not error else "; NOT all told, see the warnings")
+        if not error
+        else f"the issues were NOT told ({error})"
     )
+    if not error and not result.notified:
+        summary += "; NOT all were told, see the warnings"
     module.exit_json(
         changed=result.changed,
         previous=previous,
