@@ -256,3 +256,31 @@ def test_an_unreachable_forgejo_is_a_warning_and_the_task_succeeds(world: World)
     run, result = world.notify("deployed")
     assert "no watcher configuration" in run.output and result["notified"] is False
     assert world.comments(1) == []
+
+
+def test_the_release_role_notify_file_never_fails_even_when_the_task_itself_breaks(tmp_path: Path) -> None:
+    """notify.yml as release.yml includes it, with a setting that cannot even be templated: a warning."""
+    (tmp_path / "pms").mkdir()
+    play = [
+        {
+            "name": "Notify.",
+            "hosts": "localhost",
+            "gather_facts": False,
+            "tasks": [
+                {
+                    "ansible.builtin.include_role": {"name": "slipway_release", "tasks_from": "notify.yml"},
+                    "vars": {
+                        "slipway_release_root": str(tmp_path / "pms"),
+                        "slipway_release_tag": "v0.1.1",
+                        "slipway_release_live": "v0.1.0-20261206T170000Z",
+                        "slipway_release_notify_outcome": "deployed",
+                        "slipway_release_notify_config": "{{ no_such_variable }}",
+                    },
+                },
+                {"name": "The play goes on.", "ansible.builtin.debug": {"msg": "still running"}},
+            ],
+        }
+    ]
+    run = run_playbook(tmp_path, play)
+    assert run.rc == 0, run.output[-3000:]
+    assert "WARNING: the issues v0.1.1 fixes were not told" in run.output and "still running" in run.output
