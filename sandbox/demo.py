@@ -389,7 +389,18 @@ class Demo:
             self.results["after"] = self.get_app(BUG_PATH)
             if self.results["after"] == self.results["before"]:
                 raise RuntimeError(f"the answer did not change: {self.results['after']}")
-            note["result"] = f"{self.results['after']}  (before: {self.results['before']})"
+            note["result"] = (
+                f"{self.results['after']}  (before: {self.results['before']}); {self.loop_closed()}"
+            )
+
+    def loop_closed(self) -> str:
+        """What the release told the issue (release.yml's notifier): its comment and the issue's state."""
+        issue = self.api("GET", f"/issues/{self.issue_number}")
+        told = [c["body"] for c in self.api("GET", f"/issues/{self.issue_number}/comments")]
+        deployed = [body.splitlines()[0] for body in told if body.startswith("Deployed in ")]
+        self.results["deployed_comment"] = deployed[-1] if deployed else ""
+        said = f'"{deployed[-1]}"' if deployed else "no deployed comment (see the deploy output)"
+        return f"issue #{self.issue_number} {issue['state']}: {said}"
 
     # -- the whole run ------------------------------------------------------------------------------------------
 

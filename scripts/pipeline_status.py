@@ -1,5 +1,7 @@
 """scripts/status: the pipeline's issues by stage, with age, attempts, time in stage, last result and
-cost; stuck ones flagged. Reads Forgejo (GET only) and the ledger; changes nothing."""
+cost; stuck ones flagged; and which release each fixed issue went out in (or was rolled back from),
+from the release notifier's record ``~/pms/deployed.json``. Reads Forgejo (GET only), the ledger and
+that record; changes nothing."""
 
 from __future__ import annotations
 
@@ -116,12 +118,64 @@ def render(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def read_deployed(path: str) -> tuple[list[dict], dict | None]:
+    """(one row per fixed issue, newest release first; the last release's entry) from deployed.json."""
+    try:
+        data = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return [], None
+    issues = data.get("issues") if isinstance(data, dict) else None
+    if not isinstance(issues, dict):
+        return [], None
+    rows = [
+        {
+            "number": int(number),
+            "title": entry.get("title", ""),
+            "tag": entry.get("tag", ""),
+            "result": entry.get("result", ""),
+            "at": entry.get("at", ""),
+            "pulls": entry.get("pulls", []),
+            "commented": bool(entry.get("commented")),
+        }
+        for number, entry in issues.items()
+        if str(number).isdigit() and isinstance(entry, dict)
+    ]
+    rows.sort(key=lambda r: (r["at"], r["number"]), reverse=True)
+    releases = data.get("releases") or []
+    return rows, (releases[-1] if releases and isinstance(releases[-1], dict) else None)
+
+
+def render_deployed(rows: list[dict], last: dict | None, limit: int = 20) -> str:
+    if not rows and not last:
+        return ""
+    lines = ["", "Fixed issues by release (from the release notifier's record):"]
+    for r in rows[:limit]:
+        pulls = ", ".join(f"PR #{n}" for n in r["pulls"])
+        told = "" if r["commented"] else "  (issue not told yet)"
+        lines.append(
+            f"{r['number']:>5}  {r['result']:<11} {r['tag']:<9} {r['at']:<20} {pulls:<10} {r['title'][:40]}{told}"
+        )
+    if len(rows) > limit:
+        lines.append(f"  ... and {len(rows) - limit} earlier (--json for all)")
+    if last and not last.get("notified", True):
+        lines.append(
+            f"  The last release ({last.get('tag')}, {last.get('result')}) could not tell its issues: "
+            f"{last.get('error') or 'see the release output'}; running the release again tells them."
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/status", description=__doc__)
     parser.add_argument("--config", default="~/issue-watcher/watcher.config.json", help="watcher.config.json")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument(
         "--stuck-hours", type=float, default=2.0, help="flag queued/pending issues older than this"
+    )
+    parser.add_argument(
+        "--deployed",
+        default="~/pms/deployed.json",
+        help="the release notifier's record (next to releases.log)",
     )
     args = parser.parse_args(argv)
     try:
@@ -131,7 +185,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"status: {exc}", file=sys.stderr)
         return 2
     rows = collect(cfg, issues, list(read_ledger(str(cfg.ledger))), datetime.now(UTC), args.stuck_hours)
-    print(json.dumps({"repo": cfg.repo, "issues": rows}, indent=2) if args.json else render(rows))
+    deployed, last = read_deployed(args.deployed)
+    if args.json:
+        print(
+            json.dumps(
+                {"repo": cfg.repo, "issues": rows, "deployed": deployed, "last_release": last}, indent=2
+            )
+        )
+    else:
+        print(render(rows) + render_deployed(deployed, last))
     return 0
 
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -410,3 +411,174 @@ def test_the_deploy_workflow_step_releases_through_the_wrapper_with_the_token_in
 def test_release_yml_still_takes_the_tag_from_the_runner_env(site: Site) -> None:
     github_only = site.release(None, env={"GITHUB_REF_NAME": "v9.9.8"})
     assert "the tag v9.9.8 does not exist" in failure_message(github_only)
+
+
+# -- closing the loop: the issues a release fixes are told (slipway_release_notify) -------------------
+
+FORGE_OWNER, FORGE_REPO = "shad0w", "pelagia-portal"
+WATCHER_CONFIG = "/home/deploy/issue-watcher/watcher.config.json"
+
+
+class Forge:
+    """The Forgejo double serving this world's portal repository (pms1 shares the machine's network),
+    with an issue fixed by a merged PR in v0.1.8 and another by one in v0.1.9 (which reports the
+    wrong version, so its health check fails)."""
+
+    def __init__(self, site: Site) -> None:
+        from sandbox.forgejo_double import ForgejoDouble
+        from tests.host.release_helpers import _git, _set_version
+
+        self.double = ForgejoDouble(site.workdir / "forgejo").start()
+        self.double.add_user(FORGE_OWNER, admin=True)
+        self.token = self.double.add_token(FORGE_OWNER, ["write:issue", "write:repository"])
+        self.double.create_repo(FORGE_OWNER, FORGE_REPO)
+        self.url = self.double.git_url(FORGE_OWNER, FORGE_REPO)
+        portal = site.workdir / "portal"
+        bare = str(self.double.repo_path(FORGE_OWNER, FORGE_REPO))
+        _git(portal, "push", "--quiet", bare, "refs/heads/main:refs/heads/main", "refs/tags/*:refs/tags/*")
+        api = f"{self.double.url}/api/v1/repos/{FORGE_OWNER}/{FORGE_REPO}"
+        self.http = httpx.Client(base_url=api, headers={"Authorization": f"token {self.token}"})
+        work = site.workdir / "forge-work"
+        _git(site.workdir, "clone", "--quiet", bare, str(work))
+        self.pulls: dict[str, int] = {}
+        self.issues: dict[str, int] = {}
+        identity = ["-c", "user.name=t", "-c", "user.email=t@e.invalid"]
+        for tag, version in (("v0.1.8", "0.1.8"), ("v0.1.9", "0.1.90")):
+            number = self.double.create_issue(FORGE_OWNER, FORGE_REPO, f"Bug fixed in {tag}", user="portal")[
+                "number"
+            ]
+            _git(work, "checkout", "--quiet", "-B", f"fix-{number}", "origin/main")
+            _set_version(work, version)
+            _git(work, *identity, "commit", "--quiet", "-am", f"Fix {number}")
+            _git(work, "push", "--quiet", "origin", f"fix-{number}")
+            body = {
+                "head": f"fix-{number}",
+                "base": "main",
+                "title": f"Fix bug {number}",
+                "body": f"Fixes #{number}",
+            }
+            pull = self.http.post("/pulls", json=body).json()["number"]
+            assert self.http.post(f"/pulls/{pull}/merge", json={"Do": "merge"}).status_code == 200
+            self.pulls[tag], self.issues[tag] = pull, number
+            _git(work, "fetch", "--quiet", "origin")
+            _git(work, *identity, "tag", "-a", tag, "-m", tag, "origin/main")
+            _git(work, "push", "--quiet", "origin", tag)
+
+    def comments(self, number: int) -> list[str]:
+        return [c["body"] for c in self.double.comments(FORGE_OWNER, FORGE_REPO, number)]
+
+    def state(self, number: int) -> str:
+        return self.double.issue(FORGE_OWNER, FORGE_REPO, number)["state"]
+
+
+@pytest.fixture(scope="module")
+def forge(site: Site) -> Any:
+    forge = Forge(site)
+    try:
+        yield forge
+    finally:
+        forge.double.stop()
+
+
+def _watcher_config(site: Site, forgejo_url: str, token: str) -> None:
+    config = {
+        "forgejoUrl": forgejo_url,
+        "repo": f"{FORGE_OWNER}/{FORGE_REPO}",
+        "token": token,
+        "claudeExe": "/x",
+    }
+    site.pms1.ssh(
+        "bash",
+        "-c",
+        f"install -d -o deploy -g deploy -m 750 {os.path.dirname(WATCHER_CONFIG)} && "
+        f"install -o deploy -g deploy -m 600 /dev/stdin {WATCHER_CONFIG}",
+        input=json.dumps(config),
+    )
+
+
+def test_a_release_tells_the_issues_it_fixes_once_and_forgejo_down_is_only_a_warning(
+    site: Site, forge: Any
+) -> None:
+    if not site.sh(f"readlink {BASE}/current", check=False).strip():  # run on its own: something must be live
+        assert site.release("v0.1.7", slipway_release_repo_url=forge.url).rc == 0
+    before = site.live()
+    fixed, later = forge.issues["v0.1.8"], forge.issues["v0.1.9"]
+    # Forgejo unreachable while notifying (the fetch still works): live, with a warning, no comment.
+    _watcher_config(site, f"http://127.0.0.1:{free_port({site.port})}", forge.token)
+    down = site.release("v0.1.8", slipway_release_repo_url=forge.url)
+    assert down.rc == 0, down.output[-3000:]
+    assert health_version(site.port) == "0.1.8" and site.live().startswith("v0.1.8-")
+    assert "release notify: the issues v0.1.8 fixes were not told" in down.output
+    assert "cannot reach Forgejo" in down.output
+    assert forge.comments(fixed) == []
+    assert forge.token not in down.output
+    # Forgejo back: a rerun of the release tells #1 once, and closes it; the next rerun posts nothing.
+    _watcher_config(site, forge.double.url, forge.token)
+    up = site.release("v0.1.8", slipway_release_repo_url=forge.url)
+    assert up.rc == 0, up.output[-3000:]
+    (comment,) = forge.comments(fixed)
+    assert comment.startswith("Deployed in v0.1.8 at ") and f"(PR #{forge.pulls['v0.1.8']})" in comment
+    assert forge.state(fixed) == "closed"
+    assert forge.comments(later) == [], "v0.1.9's fix is not in v0.1.8"
+    assert re.search(rf"v0.1.8 \(deployed, since {tag_of(before)}\): 1 fixed issue", up.stdout), up.stdout[
+        -2000:
+    ]
+    again = run_notify(site, "deployed", "v0.1.8")
+    assert again.rc == 0, again.output[-3000:]
+    assert "1 fixed issue(s), none needed a comment" in again.stdout
+    assert len(forge.comments(fixed)) == 1, "a rerun posted a second comment"
+    record = json.loads(site.sh(f"cat {BASE}/deployed.json"))
+    assert (record["issues"][str(fixed)]["tag"], record["issues"][str(fixed)]["result"]) == (
+        "v0.1.8",
+        "deployed",
+    )
+    assert [r["notified"] for r in record["releases"][-3:]] == [False, True, True]
+
+
+def test_a_rolled_back_release_tells_its_issues_and_leaves_them_open(site: Site, forge: Any) -> None:
+    fixed, later = forge.issues["v0.1.8"], forge.issues["v0.1.9"]
+    if not site.sh(f"readlink {BASE}/current", check=False).strip().startswith("releases/v0.1.8-"):
+        # run on its own: v0.1.8 live, its issue told (Forgejo up)
+        _watcher_config(site, forge.double.url, forge.token)
+        assert site.release("v0.1.8", slipway_release_repo_url=forge.url).rc == 0
+    live = site.live()
+    assert live.startswith("v0.1.8-") and forge.state(later) == "closed"  # Forgejo closed it on merge
+    untouched = (forge.comments(fixed), forge.state(fixed))
+    run = site.release("v0.1.9", slipway_release_repo_url=forge.url)
+    assert run.rc != 0 and site.live() == live and health_version(site.port) == "0.1.8"
+    assert f"The live release {live} keeps serving" in failure_message(run)
+    (comment,) = forge.comments(later)
+    assert comment.startswith("Release v0.1.9 was rolled back at ") and "v0.1.8 is live again" in comment
+    assert forge.state(later) == "open"
+    assert (forge.comments(fixed), forge.state(fixed)) == untouched, "v0.1.8's issue is not v0.1.9's"
+
+
+def tag_of(release: str) -> str:
+    return release.split("-", 1)[0]
+
+
+def run_notify(site: Site, outcome: str, tag: str) -> PlaybookRun:
+    """Only the release role's notify.yml, as a rerun reaches it, against the live release."""
+    play = [
+        {
+            "name": "Notify only.",
+            "hosts": "pms1",
+            "gather_facts": False,
+            "become": True,
+            "become_user": "deploy",
+            "tasks": [
+                {
+                    "ansible.builtin.include_role": {"name": "slipway_release", "tasks_from": "notify.yml"},
+                    "vars": {
+                        "slipway_release_root": BASE,
+                        "slipway_release_tag": tag,
+                        "slipway_release_live": site.live(),
+                        "slipway_release_notify_outcome": outcome,
+                    },
+                }
+            ],
+        }
+    ]
+    return run_playbook(
+        site._dir(), play, args=["-i", str(site.inventory)], env={**REMOTE_TEMP}, timeout=TIMEOUT
+    )

@@ -1,0 +1,397 @@
+"""Closing the loop after a release: tell the issues a release fixed that it went live (or was rolled
+back), and keep a local record of which release each fixed issue went out in.
+
+Which issues: the commits of ``<previous tag>..<tag>`` in the release's fetched repository; the merged
+pull requests whose merge commit is one of them; the issues their title or body closes (``Fixes``,
+``Closes``, ``Resolves`` and their forms, ``#N`` or ``owner/repo#N`` of this repository), and the
+issues those commits' own messages close (Forgejo closes those on push to the default branch).
+
+Standard library only (``urllib``): the module runs with pms1's system Python, which has no httpx.
+The token is read from the watcher's configuration file by this code on the host, so it never travels
+through Ansible variables, task arguments, a command line or a log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+DEPLOYED = "deployed"
+ROLLED_BACK = "rolled_back"
+OUTCOMES = (DEPLOYED, ROLLED_BACK)
+TAG_IN_NAME = re.compile(r"\A(v[0-9]+\.[0-9]+\.[0-9]+)(?:-|\Z)")
+TAG = re.compile(r"\Av[0-9]+\.[0-9]+\.[0-9]+\Z")
+# Forgejo's closing keywords (modules/references: close, closes, closed, fix, fixes, fixed, resolve,
+# resolves, resolved), an optional colon, then a reference to an issue of this or a named repository.
+CLOSING = re.compile(
+    r"(?i)(?<![\w/-])(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?):?[ \t]+([\w.-]+/[\w.-]+)?#([0-9]+)\b"
+)
+MARKER = "<!-- slipway:{kind} {tag} -->"
+MARKER_RE = re.compile(r"<!-- slipway:(deployed|rolled-back) (v[0-9]+\.[0-9]+\.[0-9]+) -->")
+PAGE_LIMIT = 50
+MAX_PAGES = 40
+RECORD_RELEASES_KEPT = 50
+
+
+class NotifyError(Exception):
+    """A failed Forgejo request; ``unreachable`` when nothing answered (stop trying)."""
+
+    def __init__(self, message: str, status: int | None = None, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.unreachable = unreachable
+
+
+# -- what a release fixes ----------------------------------------------------------------------------
+
+
+def closed_refs(text: str, repo: str) -> list[int]:
+    """Issue numbers ``text`` closes with a closing keyword: ``#N`` or ``<repo>#N`` (this repository,
+    case-insensitively), in order of first mention."""
+    found: list[int] = []
+    for other, number in CLOSING.findall(text or ""):
+        if other and other.lower() != repo.lower():
+            continue
+        if int(number) not in found and int(number) > 0:
+            found.append(int(number))
+    return found
+
+
+def tag_of_release(name: str) -> str:
+    """The tag a release directory ``<tag>-<stamp>`` was built from ("" when it has none)."""
+    match = TAG_IN_NAME.match(name or "")
+    return match.group(1) if match else ""
+
+
+def previous_tag(tag: str, live: str, releases_log: str | None) -> str:
+    """The tag to compare with: the release live before this run; for a rerun of the live tag, the
+    last other tag that went live according to releases.log; "" when there is none."""
+    live_tag = tag_of_release(live)
+    if live_tag and live_tag != tag:
+        return live_tag
+    if releases_log:
+        try:
+            lines = Path(releases_log).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            lines = []
+        for line in reversed(lines):
+            fields = line.split("\t")
+            if len(fields) >= 5 and fields[1] == "release" and fields[4] == "ok" and TAG.match(fields[2]):
+                if fields[2] != tag:
+                    return fields[2]
+    return ""
+
+
+def _git(git_dir: str, *args: str) -> str:
+    done = subprocess.run(
+        ["git", f"--git-dir={git_dir}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_NOSYSTEM": "1", "LANG": "C.UTF-8"},
+    )
+    if done.returncode != 0:
+        raise ValueError(f"git {' '.join(args[:2])} failed: {done.stderr.strip()[:300]}")
+    return done.stdout
+
+
+def commit_range(git_dir: str, previous: str, tag: str) -> tuple[set[str], list[str]]:
+    """(the commits in ``previous..tag``, their messages) from the fetched repository."""
+    spec = [f"refs/tags/{tag}^{{commit}}", f"^refs/tags/{previous}^{{commit}}"]
+    shas = set(_git(git_dir, "rev-list", *spec).split())
+    messages = [m for m in _git(git_dir, "log", "--format=%B%x00", *spec).split("\x00") if m.strip()]
+    return shas, messages
+
+
+def fixed_issues(pulls: list[dict], shas: set[str], messages: list[str], repo: str) -> dict[int, list[int]]:
+    """issue number -> the merged pull requests in the range that close it (empty list: closed by a
+    commit message of the range)."""
+    issues: dict[int, list[int]] = {}
+    for pull in pulls:
+        if not pull.get("merged") or pull.get("merge_commit_sha") not in shas:
+            continue
+        text = f"{pull.get('title') or ''}\n{pull.get('body') or ''}"
+        for number in closed_refs(text, repo):
+            issues.setdefault(number, [])
+            if pull["number"] not in issues[number]:
+                issues[number].append(int(pull["number"]))
+    for message in messages:
+        for number in closed_refs(message, repo):
+            issues.setdefault(number, [])
+    return issues
+
+
+# -- the words -----------------------------------------------------------------------------------------
+
+
+def marker(outcome: str, tag: str) -> str:
+    return MARKER.format(kind="deployed" if outcome == DEPLOYED else "rolled-back", tag=tag)
+
+
+def comment_text(outcome: str, tag: str, at: str, pulls: list[int], live_tag: str) -> str:
+    via = (" (" + ", ".join(f"PR #{n}" for n in pulls) + ")") if pulls else ""
+    if outcome == DEPLOYED:
+        text = f"Deployed in {tag} at {at}{via}."
+    else:
+        back = f"; {live_tag} is live again" if live_tag else ""
+        text = (
+            f"Release {tag} was rolled back at {at}: its health check failed{back}. The fix{via} is not in "
+            f"production, so this issue stays open until a release with it goes live."
+        )
+    return f"{text}\n\n{marker(outcome, tag)}"
+
+
+def now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# -- Forgejo (standard library) ------------------------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    url: str
+    repo: str
+    token: str
+    timeout: float = 10.0
+    retries: int = 1
+
+
+def read_settings(path: str) -> Settings:
+    """forgejoUrl, repo and token from watcher.config.json (nothing else of it is needed here)."""
+    cfg_path = Path(path).expanduser()
+    try:
+        raw = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{cfg_path} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read {cfg_path}: {type(exc).__name__}") from None
+    if not isinstance(raw, dict) or not raw.get("repo") or not raw.get("token"):
+        raise ValueError(f"{cfg_path} lacks 'repo' or 'token'")
+    url = str(raw.get("forgejoUrl") or "http://127.0.0.1:3001")
+    if not url.startswith(("http://", "https://")) or str(raw["repo"]).count("/") != 1:
+        raise ValueError(f"{cfg_path}: forgejoUrl or repo is malformed")
+    return Settings(url.rstrip("/"), str(raw["repo"]), str(raw["token"]))
+
+
+class Forgejo:
+    """The few requests the notifier makes; errors are one line and never carry the token."""
+
+    def __init__(self, settings: Settings, sleep=time.sleep) -> None:
+        self.s = settings
+        self._sleep = sleep
+        owner, name = settings.repo.split("/", 1)
+        self.repo_path = f"/repos/{urllib.parse.quote(owner, safe='')}/{urllib.parse.quote(name, safe='')}"
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self.s.token, "***") if self.s.token else text
+
+    def call(self, what: str, method: str, path: str, query: dict | None = None, body: Any = None) -> Any:
+        url = f"{self.s.url}/api/v1{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Authorization": f"token {self.s.token}", "Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        attempt = 0
+        while True:
+            request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - http(s) checked in read_settings
+            try:
+                with urllib.request.urlopen(request, timeout=self.s.timeout) as answer:  # noqa: S310
+                    payload = answer.read()
+                return json.loads(payload) if payload else None
+            except urllib.error.HTTPError as exc:
+                message = exc.read(300).decode(errors="replace").strip().replace("\n", " ")
+                error = NotifyError(self._scrub(f"{what}: HTTP {exc.code}: {message}"), exc.code)
+                retry = method == "GET" and exc.code >= 500
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                reason = getattr(exc, "reason", exc)
+                error = NotifyError(
+                    self._scrub(f"{what}: cannot reach Forgejo at {self.s.url} ({reason})"), unreachable=True
+                )
+                retry = method == "GET"
+            if not retry or attempt >= self.s.retries:
+                raise error
+            attempt += 1
+            self._sleep(1.0)
+
+    def merged_pulls(self) -> list[dict]:
+        pulls: list[dict] = []
+        for page in range(1, MAX_PAGES + 1):
+            batch = self.call(
+                "list closed pull requests",
+                "GET",
+                self.repo_path + "/pulls",
+                {"state": "closed", "page": page, "limit": PAGE_LIMIT},
+            )
+            pulls.extend(p for p in batch if p.get("merged"))
+            if len(batch) < PAGE_LIMIT:
+                break
+        return pulls
+
+    def issue(self, number: int) -> dict:
+        return self.call(f"read issue #{number}", "GET", f"{self.repo_path}/issues/{number}")
+
+    def comments(self, number: int) -> list[dict]:
+        return self.call(
+            f"list comments of issue #{number}", "GET", f"{self.repo_path}/issues/{number}/comments"
+        )
+
+    def comment(self, number: int, body: str) -> dict:
+        return self.call(
+            f"comment on issue #{number}",
+            "POST",
+            f"{self.repo_path}/issues/{number}/comments",
+            body={"body": body},
+        )
+
+    def set_state(self, number: int, state: str) -> None:
+        self.call(
+            f"set issue #{number} {state}",
+            "PATCH",
+            f"{self.repo_path}/issues/{number}",
+            body={"state": state},
+        )
+
+
+# -- one notification run ------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    previous: str = ""
+    issues: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    changed: bool = False
+    notified: bool = False  # Forgejo was told (or had already been) about every issue
+
+
+def notify(
+    api: Forgejo,
+    outcome: str,
+    tag: str,
+    previous: str,
+    live_tag: str,
+    git_dir: str,
+    check_mode: bool = False,
+    at: str | None = None,
+) -> Result:
+    """Find the issues ``previous..tag`` fixes and comment once on each (marker), closing them when
+    deployed, reopening the ones the merge closed when rolled back."""
+    result = Result(previous=previous)
+    at = at or now_text()
+    shas, messages = commit_range(git_dir, previous, tag)
+    if not shas:
+        result.notified = True
+        return result
+    issues = fixed_issues(api.merged_pulls(), shas, messages, api.s.repo)
+    failures = 0
+    for number in sorted(issues):
+        row = {"number": number, "pulls": issues[number], "commented": False, "state": None, "title": ""}
+        result.issues.append(row)
+        try:
+            issue = api.issue(number)
+            if issue.get("pull_request"):
+                row["skipped"] = "a pull request"
+                continue
+            row["title"], row["state"] = issue.get("title", ""), issue.get("state")
+            # The marker is what makes a rerun post nothing. Any author's comment counts: the watcher's
+            # token has no read:user scope to learn its own login, and a forged marker only spares a
+            # comment (the issue's state is still set).
+            markers = {m for c in api.comments(number) for m in MARKER_RE.findall(c.get("body") or "")}
+            kind = "deployed" if outcome == DEPLOYED else "rolled-back"
+            if (kind, tag) not in markers:
+                row["commented"] = True
+                if not check_mode:
+                    api.comment(number, comment_text(outcome, tag, at, issues[number], live_tag))
+            want = "closed" if outcome == DEPLOYED else "open"
+            # Rolled back: reopen what merging the fix closed, unless an earlier release already
+            # brought a fix for it to production.
+            deployed_before = any(k == "deployed" and t != tag for k, t in markers)
+            if issue.get("state") != want and not (outcome == ROLLED_BACK and deployed_before):
+                row["state"] = want
+                row["state_changed"] = True
+                if not check_mode:
+                    api.set_state(number, want)
+            result.changed = result.changed or row["commented"] or bool(row.get("state_changed"))
+        except NotifyError as exc:
+            failures += 1
+            row["error"] = str(exc)
+            result.warnings.append(f"issue #{number}: {exc}")
+            if exc.unreachable:
+                result.warnings.append("Forgejo stopped answering: the other issues were not told either")
+                break
+    result.notified = failures == 0
+    return result
+
+
+# -- the local record ----------------------------------------------------------------------------------
+
+
+def read_record(path: str) -> dict:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    data.setdefault("issues", {})
+    data.setdefault("releases", [])
+    return data
+
+
+def update_record(path: str, outcome: str, tag: str, at_iso: str, result: Result, error: str = "") -> dict:
+    """Add this run to ``deployed.json`` (written atomically, 0640): the release, and per issue the
+    latest release it went out in (or was rolled back from)."""
+    data = read_record(path)
+    result_word = "deployed" if outcome == DEPLOYED else "rolled back"
+    for row in result.issues:
+        if row.get("skipped"):
+            continue
+        entry = data["issues"].get(str(row["number"]), {})
+        history = entry.get("history", [])
+        history.append({"tag": tag, "result": result_word, "at": at_iso})
+        data["issues"][str(row["number"])] = {
+            "tag": tag,
+            "result": result_word,
+            "at": at_iso,
+            "pulls": row["pulls"],
+            "title": row.get("title", ""),
+            "commented": bool(row["commented"] or not row.get("error")),
+            "history": history[-10:],
+        }
+    data["releases"].append(
+        {
+            "tag": tag,
+            "previous": result.previous,
+            "result": result_word,
+            "at": at_iso,
+            "issues": [row["number"] for row in result.issues if not row.get("skipped")],
+            "notified": result.notified and not error,
+            "error": error or "; ".join(result.warnings)[:500],
+        }
+    )
+    data["releases"] = data["releases"][-RECORD_RELEASES_KEPT:]
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=".deployed-", dir=str(target.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+            handle.write("\n")
+        os.chmod(tmp, 0o640)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return data
