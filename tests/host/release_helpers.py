@@ -22,6 +22,8 @@ GOOD = ("v0.1.0", "v0.1.1", "v0.1.5", "v0.1.6", "v0.1.7")
 BUILD_FAILS = "v0.1.2"
 MIGRATION_FAILS = "v0.1.3"
 HEALTH_FAILS = "v0.1.4"  # serves, but reports the wrong version
+DRIFT = "v0.1.8"  # v0.1.7 plus a migration (a rollback from it crosses a migration)
+DRIFT_MIGRATION = "migrations/003_add_release_notes.sql"
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -82,6 +84,10 @@ def make_portal_versions(work: Path) -> Path:
     for tag in GOOD[2:]:
         _set_version(work, tag[1:])
         _commit_and_tag(work, tag, f"Portal {tag[1:]}")
+
+    _set_version(work, DRIFT[1:])
+    (work / "App" / DRIFT_MIGRATION).write_text("CREATE TABLE IF NOT EXISTS release_notes (id int);\n")
+    _commit_and_tag(work, DRIFT, f"Portal {DRIFT[1:]} (adds a migration)")
     return work
 
 
