@@ -198,6 +198,7 @@ def test_a_release_switches_to_the_new_version_without_failed_requests(site: Sit
         run = site.release("v0.1.1")
     assert run.rc == 0, run.output[-3000:]
     assert health_version(site.port) == "0.1.1"
+    print(f"release v0.1.0 -> v0.1.1: {probe.report}")
     assert probe.report.failed == 0, probe.report
     assert probe.report.versions.get("0.1.1", 0) > 0
     assert site.sh(f"readlink {BASE}/previous").strip() == f"releases/{old}"
