@@ -7,9 +7,15 @@
 //   2. only then does it listen on the shared port, and tell pm2 it is ready (wait_ready), so pm2
 //      stops an old worker only once a warm new one serves;
 //   3. on SIGINT/SIGTERM it stops taking connections, finishes the requests it has, then exits.
+// While another process still holds the port (the runbook's in-place `next start`, when the first
+// release converts it), the warm worker retries every few milliseconds and says so with a file in
+// $SLIPWAY_PORT_WAIT_DIR, so the release stops the old process only once every new worker is
+// warm and waiting: the port is free for a few milliseconds instead of the seconds a cold start takes.
 'use strict';
 
+const fs = require('node:fs');
 const http = require('node:http');
+const nodePath = require('node:path');
 
 const dir = process.cwd();
 const port = Number.parseInt(process.env.PORT || '3000', 10);
@@ -80,10 +86,33 @@ async function main() {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('message', (msg) => msg === 'shutdown' && stop('shutdown'));
-  server.listen(port, () => {
+  const waitUntil = Date.now() + Number(process.env.SLIPWAY_PORT_WAIT_MS || 120000);
+  const waitDir = process.env.SLIPWAY_PORT_WAIT_DIR || '';
+  let waiting = false;
+  server.on('error', (err) => {
+    if (err.code === 'EADDRINUSE' && !stopping && Date.now() < waitUntil) {
+      if (!waiting) {
+        waiting = true;
+        log(`port ${port} is still held by another process: waiting for it`);
+        if (waitDir) {
+          try {
+            fs.writeFileSync(nodePath.join(waitDir, String(process.pid)), `${port}\n`);
+          } catch (e) {
+            log(`could not say so in ${waitDir}: ${e.message}`);
+          }
+        }
+      }
+      setTimeout(() => server.listen(port), 2);
+      return;
+    }
+    console.error('slipway next-server: cannot listen', err);
+    process.exit(1);
+  });
+  server.on('listening', () => {
     log(`serving ${dir} on port ${port}`);
     if (process.send) process.send('ready');
   });
+  server.listen(port);
 }
 
 main().catch((err) => {
