@@ -134,6 +134,7 @@ class ProbeReport:
     longest_gap_ms: float = 0.0
     versions: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
+    slow: list[tuple[float, float]] = field(default_factory=list)  # (wall time it ended, gap ms) >= 100 ms
 
 
 class Prober:
@@ -165,7 +166,10 @@ class Prober:
                 version = json.loads(body).get("version", "?") if self.path == "/api/health" else "ok"
                 self.report.versions[version] = self.report.versions.get(version, 0) + 1
                 now = time.monotonic()
-                self.report.longest_gap_ms = max(self.report.longest_gap_ms, (now - last_ok) * 1000)
+                gap_ms = (now - last_ok) * 1000
+                self.report.longest_gap_ms = max(self.report.longest_gap_ms, gap_ms)
+                if gap_ms >= 100:
+                    self.report.slow.append((time.time(), round(gap_ms)))
                 last_ok = now
             except urllib.error.HTTPError as exc:
                 self.report.failed += 1
