@@ -134,7 +134,9 @@ class ProbeReport:
     longest_gap_ms: float = 0.0
     versions: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
-    slow: list[tuple[float, float]] = field(default_factory=list, repr=False)  # (end wall time, gap ms) >= 100
+    slow: list[tuple[float, float]] = field(
+        default_factory=list, repr=False
+    )  # (end wall time, gap ms) >= 100
 
 
 class Prober:
