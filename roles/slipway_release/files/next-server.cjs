@@ -79,7 +79,10 @@ async function main() {
     if (stopping) return;
     stopping = true;
     log(`${signal}: finishing the open requests`);
-    server.close(() => process.exit(0));
+    // Stay a moment after the close: a connection the cluster primary handed over just before it
+    // heard of the close is then refused back to it (and given to another worker) instead of being
+    // lost with this process (the client would wait for it until its timeout).
+    server.close(() => setTimeout(() => process.exit(0), 500));
     server.closeIdleConnections();
     setTimeout(() => process.exit(0), Number(process.env.SLIPWAY_STOP_TIMEOUT_MS || 4000)).unref();
   };
