@@ -66,3 +66,61 @@ def remove_releases(releases_dir: Path, names: list[str]) -> None:
         if "/" in name or name in ("", ".", ".."):
             raise ValueError(f"not a release name: {name!r}")
         shutil.rmtree(releases_dir / name)
+
+
+BAD_MARKER = ".slipway-bad"
+
+
+def _order(name: str) -> tuple[str, str]:
+    return (release_stamp(name), name)
+
+
+def finished_releases(releases_dir: Path) -> list[str]:
+    """Names of the finished release directories (with :data:`BUILT_MARKER`), oldest first."""
+    if not releases_dir.is_dir():
+        return []
+    return sorted(
+        (
+            p.name
+            for p in releases_dir.iterdir()
+            if p.is_dir() and not p.is_symlink() and (p / BUILT_MARKER).exists()
+        ),
+        key=_order,
+    )
+
+
+def bad_reason(releases_dir: Path, name: str) -> str | None:
+    """Why the release is marked bad (its :data:`BAD_MARKER`), or None when it is not."""
+    marker = releases_dir / name / BAD_MARKER
+    try:
+        return marker.read_text(errors="replace").strip() or "marked bad"
+    except FileNotFoundError:
+        return None
+
+
+def rollback_target(releases_dir: Path, live: str) -> tuple[str, list[str]]:
+    """The release a rollback from ``live`` goes to: the newest finished release older than ``live``
+    (by its UTC stamp) that is not marked bad; and the bad ones skipped on the way. ("", [...]) when
+    there is none. Going back twice therefore goes further back, never forward again."""
+    skipped: list[str] = []
+    for name in reversed(finished_releases(releases_dir)):
+        if name == live or (live and _order(name) > _order(live)):
+            continue
+        if bad_reason(releases_dir, name) is not None:
+            skipped.append(name)
+            continue
+        return name, skipped
+    return "", skipped
+
+
+def migrations(app: Path) -> list[str]:
+    """The migrations a release carries: Prisma's ``prisma/migrations/<name>/`` directories and the
+    plain ``migrations/<file>`` layout, each named by its path under the app directory."""
+    found: list[str] = []
+    prisma = app / "prisma" / "migrations"
+    if prisma.is_dir():
+        found += [f"prisma/migrations/{p.name}" for p in prisma.iterdir() if p.is_dir()]
+    plain = app / "migrations"
+    if plain.is_dir():
+        found += [f"migrations/{p.name}" for p in plain.iterdir() if not p.name.startswith(".")]
+    return sorted(found)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 from ansible.plugins.callback import CallbackBase
 
@@ -26,7 +27,7 @@ class CallbackModule(CallbackBase):
         if not path:
             return
         data = json.loads(json.dumps(result._result, default=str))
-        entry = {"task": result._task.get_name(), "status": status, "result": data}
+        entry = {"task": result._task.get_name(), "status": status, "result": data, "at": time.time()}
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(entry) + "\n")
 

@@ -22,6 +22,8 @@ GOOD = ("v0.1.0", "v0.1.1", "v0.1.5", "v0.1.6", "v0.1.7")
 BUILD_FAILS = "v0.1.2"
 MIGRATION_FAILS = "v0.1.3"
 HEALTH_FAILS = "v0.1.4"  # serves, but reports the wrong version
+DRIFT = "v0.3.0"  # v0.1.7 plus a migration (a rollback from it crosses a migration)
+DRIFT_MIGRATION = "migrations/003_add_release_notes.sql"
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -82,6 +84,10 @@ def make_portal_versions(work: Path) -> Path:
     for tag in GOOD[2:]:
         _set_version(work, tag[1:])
         _commit_and_tag(work, tag, f"Portal {tag[1:]}")
+
+    _set_version(work, DRIFT[1:])
+    (work / "App" / DRIFT_MIGRATION).write_text("CREATE TABLE IF NOT EXISTS release_notes (id int);\n")
+    _commit_and_tag(work, DRIFT, f"Portal {DRIFT[1:]} (adds a migration)")
     return work
 
 
@@ -128,6 +134,9 @@ class ProbeReport:
     longest_gap_ms: float = 0.0
     versions: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
+    slow: list[tuple[float, float]] = field(
+        default_factory=list, repr=False
+    )  # (end wall time, gap ms) >= 100
 
 
 class Prober:
@@ -159,7 +168,10 @@ class Prober:
                 version = json.loads(body).get("version", "?") if self.path == "/api/health" else "ok"
                 self.report.versions[version] = self.report.versions.get(version, 0) + 1
                 now = time.monotonic()
-                self.report.longest_gap_ms = max(self.report.longest_gap_ms, (now - last_ok) * 1000)
+                gap_ms = (now - last_ok) * 1000
+                self.report.longest_gap_ms = max(self.report.longest_gap_ms, gap_ms)
+                if gap_ms >= 100:
+                    self.report.slow.append((time.time(), round(gap_ms)))
                 last_ok = now
             except urllib.error.HTTPError as exc:
                 self.report.failed += 1

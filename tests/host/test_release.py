@@ -24,6 +24,8 @@ import yaml
 from sandbox.pms1 import free_port
 from tests.host.release_helpers import (
     BUILD_FAILS,
+    DRIFT,
+    DRIFT_MIGRATION,
     HEALTH_FAILS,
     MIGRATION_FAILS,
     Prober,
@@ -59,20 +61,24 @@ class Site:
         path.mkdir()
         return path
 
-    def play(self, playbook: str, env: dict[str, str] | None = None, **extra: Any) -> PlaybookRun:
+    def play(
+        self, playbook: str, env: dict[str, str] | None = None, check: bool = False, **extra: Any
+    ) -> PlaybookRun:
         return run_playbook(
             self._dir(),
             Path(playbook),
-            args=["-i", str(self.inventory)],
+            args=["-i", str(self.inventory), *(["--check"] if check else [])],
             extra_vars={**self.vars, **extra},
             env={**REMOTE_TEMP, **(env or {})},
             timeout=TIMEOUT,
         )
 
-    def release(self, tag: str | None, env: dict[str, str] | None = None, **extra: Any) -> PlaybookRun:
+    def release(
+        self, tag: str | None, env: dict[str, str] | None = None, check: bool = False, **extra: Any
+    ) -> PlaybookRun:
         if tag is not None:
             extra["tag"] = tag
-        return self.play("release.yml", env=env, **extra)
+        return self.play("release.yml", env=env, check=check, **extra)
 
     def start_release(self, tag: str, **extra: Any) -> subprocess.Popen:
         """release.yml in the background (its own process group), output to a file."""
@@ -104,6 +110,18 @@ class Site:
 
     def releases(self) -> list[str]:
         return sorted(self.sh(f"ls -1 {BASE}/releases").split())
+
+    def log(self) -> list[list[str]]:
+        return [line.split("\t") for line in self.sh(f"cat {BASE}/releases.log").splitlines() if line]
+
+    def pm2_processes(self) -> list[tuple[Any, ...]]:
+        apps = json.loads(
+            self.sh("runuser -u deploy -- env HOME=/home/deploy pm2 jlist | sed -n '/^\\[/,$p'")
+        )
+        return sorted(
+            (app["name"], app["pid"], app["pm2_env"]["restart_time"], app["pm2_env"]["pm_cwd"])
+            for app in apps
+        )
 
     def lock_is_free(self) -> bool:
         return self.sh(f"flock --nonblock {BASE}/deploy.lock echo free", check=False).strip() == "free"
@@ -181,6 +199,7 @@ def test_a_release_switches_to_the_new_version_without_failed_requests(site: Sit
         run = site.release("v0.1.1")
     assert run.rc == 0, run.output[-3000:]
     assert health_version(site.port) == "0.1.1"
+    print(f"release v0.1.0 -> v0.1.1: {probe.report}")
     assert probe.report.failed == 0, probe.report
     assert probe.report.versions.get("0.1.1", 0) > 0
     assert site.sh(f"readlink {BASE}/previous").strip() == f"releases/{old}"
@@ -189,16 +208,25 @@ def test_a_release_switches_to_the_new_version_without_failed_requests(site: Sit
     assert log[1:3] == ["release", "v0.1.1"] and log[4] == "ok"
 
 
-def _assert_failed_release_left_live(site: Site, run: PlaybookRun, live: str, tag: str) -> str:
+def _assert_failed_release_left_live(
+    site: Site, run: PlaybookRun, live: str, tag: str, kept_bad: bool = False
+) -> str:
     assert run.rc != 0
     message = failure_message(run)
     assert message.startswith(f"release {tag} failed at step '"), message
     assert f"The live release {live} keeps serving" in message
     assert site.live() == live
     assert health_version(site.port) == "0.1.1"
-    assert not [name for name in site.releases() if name.startswith(tag)], "half-made release left behind"
+    left = [name for name in site.releases() if name.startswith(tag)]
+    result = site.sh(f"tail -n 1 {BASE}/releases.log").split("\t")[4]
+    assert result.startswith("failed at ")
+    if kept_bad:  # it went live and failed its health check: kept, marked bad, skipped by rollbacks
+        assert len(left) == 1, left
+        assert "health check failed" in site.sh(f"cat {BASE}/releases/{left[0]}/.slipway-bad")
+        assert result.endswith("; marked bad") and f"The release {left[0]} is kept, marked bad" in message
+    else:
+        assert not left, "half-made release left behind"
     assert site.lock_is_free()
-    assert site.sh(f"tail -n 1 {BASE}/releases.log").split("\t")[4].startswith("failed at ")
     return message
 
 
@@ -225,7 +253,7 @@ def test_a_failed_health_check_switches_back(site: Site) -> None:
     live = site.live()
     with Prober(site.port) as probe:
         run = site.release(HEALTH_FAILS)
-    message = _assert_failed_release_left_live(site, run, live, HEALTH_FAILS)
+    message = _assert_failed_release_left_live(site, run, live, HEALTH_FAILS, kept_bad=True)
     assert "health check with version 0.1.4" in message and '"0.1.40"' in message
     assert probe.report.versions.get("0.1.40", 0) > 0, "the bad version was live for a while"
     assert probe.report.failed == 0, probe.report
@@ -255,6 +283,70 @@ def test_a_killed_release_leaves_the_live_release_and_the_next_one_works(site: S
     assert len([name for name in site.releases() if name.startswith("v0.1.5-")]) == 1
 
 
+def test_check_mode_says_what_a_release_would_do_and_changes_nothing(site: Site) -> None:
+    before = (
+        site.live(),
+        site.sh(f"readlink {BASE}/previous"),
+        site.releases(),
+        site.pm2_processes(),
+        site.sh(
+            f"md5sum {BASE}/releases.log {BASE}/shared/ecosystem.config.cjs; ls -l --time-style=+%s {BASE}"
+        ),
+    )
+    site.sh("touch /root/before-check; sleep 1.1")
+    run = site.release("v0.1.6", check=True)
+    assert run.rc == 0, run.output[-3000:]
+    out = run.stdout
+    assert "check mode: release v0.1.6 (" in out, out[-3000:]
+    assert f"switch current from {before[0]} to v0.1.6-" in out
+    assert "pm2 reload ppms (2 processes)" in out and "take the deploy lock (free;" in out
+    assert "back up the database to" in out and "report 0.1.6" in out
+    after = (
+        site.live(),
+        site.sh(f"readlink {BASE}/previous"),
+        site.releases(),
+        site.pm2_processes(),
+        site.sh(
+            f"md5sum {BASE}/releases.log {BASE}/shared/ecosystem.config.cjs; ls -l --time-style=+%s {BASE}"
+        ),
+    )
+    assert after == before
+    assert site.sh(f"find {BASE} -newer /root/before-check") == "", "check mode changed a file"
+    missing = site.release("v9.9.9", check=True)
+    assert missing.rc != 0 and "the tag v9.9.9 does not exist" in failure_message(missing)
+
+
+def test_rollback_skips_a_release_marked_bad_and_a_second_one_goes_further_back(site: Site) -> None:
+    names = site.releases()
+    live = site.live()
+    assert live.startswith("v0.1.5-")
+    (bad,) = (name for name in names if name.startswith(HEALTH_FAILS))
+    (v011,) = (name for name in names if name.startswith("v0.1.1-"))
+    (v010,) = (name for name in names if name.startswith("v0.1.0-"))
+    assert site.sh(f"readlink {BASE}/previous").strip() == f"releases/{v011}", "previous skips the bad one"
+    with Prober(site.port) as probe:
+        first = site.play("rollback.yml")
+    assert first.rc == 0, first.output[-3000:]
+    assert f"rollback: skipped {bad} (marked bad)" in first.stdout
+    assert site.live() == v011 and health_version(site.port) == "0.1.1"
+    assert probe.report.failed == 0, probe.report
+    assert site.sh(f"readlink {BASE}/previous").strip() == f"releases/{v010}"
+    second = site.play("rollback.yml")
+    assert second.rc == 0, second.output[-3000:]
+    assert site.live() == v010 and health_version(site.port) == "0.1.0", "a second rollback went forward"
+    assert site.sh(f"test -e {BASE}/previous || echo none").strip() == "none"
+    third = site.play("rollback.yml")
+    assert third.rc != 0 and f"there is no release before {v010}" in failure_message(third)
+    assert site.live() == v010 and site.lock_is_free()
+    log = site.log()
+    assert [row[1:5] for row in log[-2:]] == [["rollback", "-", v011, "ok"], ["rollback", "-", v010, "ok"]]
+    assert log[-1][6] != log[-2][6], "each run has its own id"
+    back = site.play("rollback.yml", release=live)
+    assert back.rc == 0, back.output[-3000:]
+    assert site.live() == live and health_version(site.port) == "0.1.5"
+    assert site.sh(f"readlink {BASE}/previous").strip() == f"releases/{v011}"
+
+
 def test_two_releases_at_once_the_second_fails_naming_the_first(site: Site) -> None:
     first = site.start_release("v0.1.6")
     try:
@@ -264,10 +356,18 @@ def test_two_releases_at_once_the_second_fails_naming_the_first(site: Site) -> N
                 "the first release never took the lock"
             )
             time.sleep(0.3)
+        status = site.pms1.ssh(
+            "python3", "-", "--base", BASE, input=(ROOT / "scripts/release_status.py").read_text(), timeout=60
+        ).stdout
+        assert re.search(
+            r"lock: +held by .+ for release v0\.1\.6 \(tag v0\.1\.6, run \S+, pid \d+, since 20", status
+        ), status
+        assert "live:     v0.1.5-" in status and "previous: v0.1.1-" in status, status
+        assert "rollback  -  v0.1.5-" in status, status  # the last results from releases.log
         second = site.release("v0.1.7", slipway_release_lock_wait=3)
         assert second.rc != 0
         message = failure_message(second)
-        assert "is held by release v0.1.6 by" in message, message
+        assert "is held by release v0.1.6 by" in message and ", run " in message, message
         assert first.wait(TIMEOUT) == 0
     finally:
         if first.poll() is None:
@@ -411,6 +511,29 @@ def test_the_deploy_workflow_step_releases_through_the_wrapper_with_the_token_in
 def test_release_yml_still_takes_the_tag_from_the_runner_env(site: Site) -> None:
     github_only = site.release(None, env={"GITHUB_REF_NAME": "v9.9.8"})
     assert "the tag v9.9.8 does not exist" in failure_message(github_only)
+
+
+def test_a_rollback_across_a_migration_is_refused_unless_accepted(site: Site) -> None:
+    run = site.release(DRIFT)
+    assert run.rc == 0, run.output[-3000:]
+    live = site.live()
+    previous = site.sh(f"readlink {BASE}/previous").strip().removeprefix("releases/")
+    refused = site.play("rollback.yml")
+    assert refused.rc != 0
+    message = failure_message(refused)
+    assert message.startswith(f"rollback: {previous} carries other migrations than the live release {live}")
+    assert f"it lacks {DRIFT_MIGRATION} (applied to the database, NOT undone)" in message, message
+    assert "rerun with -e accept_schema_drift=true" in message
+    assert site.live() == live and health_version(site.port) == DRIFT[1:] and site.lock_is_free()
+    named = site.play("rollback.yml", release=previous)
+    assert named.rc != 0 and "carries other migrations" in failure_message(named)
+    accepted = site.play("rollback.yml", accept_schema_drift=True)
+    assert accepted.rc == 0, accepted.output[-3000:]
+    assert (
+        f"it lacks {DRIFT_MIGRATION}" in accepted.stdout
+        and "Accepted (accept_schema_drift=true)" in accepted.stdout
+    )
+    assert site.live() == previous and health_version(site.port) != DRIFT[1:]
 
 
 # -- closing the loop: the issues a release fixes are told (slipway_release_notify) -------------------

@@ -104,3 +104,26 @@ def test_locally_the_lock_follows_ansible_playbook(monkeypatch: pytest.MonkeyPat
         },
     )
     assert watcher.playbook_pid(500) == 499
+
+
+def test_rollback_goes_to_the_newest_earlier_release_skipping_bad_ones(tmp_path: Path) -> None:
+    from module_utils.slipway.release import BAD_MARKER, migrations, rollback_target
+
+    for name in ("v0.1.0-20260101T000000Z", "v0.1.1-20260102T000000Z", "v0.1.4-20260103T000000Z"):
+        _release(tmp_path, name)
+    _release(tmp_path, "v0.1.5-20260104T000000Z")
+    _release(tmp_path, "v0.1.6-20260105T000000Z", built=False)
+    (tmp_path / "v0.1.4-20260103T000000Z" / BAD_MARKER).write_text("health check failed")
+    assert rollback_target(tmp_path, "v0.1.5-20260104T000000Z") == (
+        "v0.1.1-20260102T000000Z",
+        ["v0.1.4-20260103T000000Z"],
+    )
+    # after that rollback, the next one goes further back, never forward
+    assert rollback_target(tmp_path, "v0.1.1-20260102T000000Z") == ("v0.1.0-20260101T000000Z", [])
+    assert rollback_target(tmp_path, "v0.1.0-20260101T000000Z") == ("", [])
+    app = tmp_path / "v0.1.5-20260104T000000Z" / "App"
+    (app / "migrations").mkdir()
+    (app / "migrations/001_a.sql").write_text("")
+    (app / "prisma/migrations/20260101_init").mkdir(parents=True)
+    (app / "prisma/migrations/migration_lock.toml").write_text("")
+    assert migrations(app) == ["migrations/001_a.sql", "prisma/migrations/20260101_init"]
