@@ -37,6 +37,7 @@ from tests.playbook import ROOT, VENV_BIN, PlaybookRun, playbook_env, run_playbo
 
 BASE = "/home/deploy/pms"
 TIMEOUT = 540
+MIGRATE_TASK = "slipway_release : Run the database migrations."
 # The host's own default: a controller path made by root would be unusable for the app user.
 REMOTE_TEMP = {"ANSIBLE_REMOTE_TEMP": "~/.ansible/tmp"}
 
@@ -181,7 +182,7 @@ def test_first_release_goes_live_under_pm2_cluster_through_current(site: Site) -
     run = site.release("v0.1.0")
     assert run.rc == 0, run.output[-3000:]
     print(
-        f"\nmigrate deploy (2 migrations) in the first release: {run.task('Run the database migrations.')['delta']}"
+        f"\nmigrate deploy (2 migrations) in the first release: {run.task(MIGRATE_TASK)['delta']}"
     )
     assert health_version(site.port) == "0.1.0"
     assert site.live().startswith("v0.1.0-")
@@ -220,7 +221,7 @@ def test_a_release_switches_to_the_new_version_without_failed_requests(site: Sit
         site.sh("touch /root/stop-sampling; sleep 0.3")
     assert run.rc == 0, run.output[-3000:]
     print(
-        f"\nmigrate deploy (1 new migration) in the release: {run.task('Run the database migrations.')['delta']}"
+        f"\nmigrate deploy (1 new migration) in the release: {run.task(MIGRATE_TASK)['delta']}"
     )
     assert site.sh("cat /root/secret-seen") == "", "the database password was in an argv or prisma's environ"
     assert health_version(site.port) == "0.1.1"
@@ -290,7 +291,7 @@ def test_a_migration_failure_stops_before_the_switch_and_names_the_backup(site: 
     # one transaction: the statement before the failing one left nothing behind
     assert site.sql("SELECT to_regclass('half_made') IS NULL") == "t\n"
     assert site.migrations()[-1] == f"{BROKEN_MIGRATION}|failed"
-    migrate = run.task("Run the database migrations.")
+    migrate = run.task(MIGRATE_TASK)
     print(f"\nfailing migrate deploy in the release: {migrate['delta']}")
 
 
@@ -315,7 +316,7 @@ def test_a_failed_health_check_switches_back(site: Site) -> None:
         run = site.release(HEALTH_FAILS)
     message = _assert_failed_release_left_live(site, run, live, HEALTH_FAILS)
     assert "health check with version 0.1.4" in message and '"0.1.40"' in message
-    assert run.task("Run the database migrations.")["rc"] == 0  # the resolved migration blocks no more
+    assert run.task(MIGRATE_TASK)["rc"] == 0  # the resolved migration blocks no more
     assert probe.report.versions.get("0.1.40", 0) > 0, "the bad version was live for a while"
     assert probe.report.failed == 0, probe.report
 
