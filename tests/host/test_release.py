@@ -181,9 +181,7 @@ def test_a_tag_missing_from_the_repository_is_refused(site: Site) -> None:
 def test_first_release_goes_live_under_pm2_cluster_through_current(site: Site) -> None:
     run = site.release("v0.1.0")
     assert run.rc == 0, run.output[-3000:]
-    print(
-        f"\nmigrate deploy (2 migrations) in the first release: {run.task(MIGRATE_TASK)['delta']}"
-    )
+    print(f"\nmigrate deploy (2 migrations) in the first release: {run.task(MIGRATE_TASK)['delta']}")
     assert health_version(site.port) == "0.1.0"
     assert site.live().startswith("v0.1.0-")
     apps = json.loads(site.sh("runuser -u deploy -- env HOME=/home/deploy pm2 jlist | sed -n '/^\\[/,$p'"))
@@ -220,9 +218,7 @@ def test_a_release_switches_to_the_new_version_without_failed_requests(site: Sit
     finally:
         site.sh("touch /root/stop-sampling; sleep 0.3")
     assert run.rc == 0, run.output[-3000:]
-    print(
-        f"\nmigrate deploy (1 new migration) in the release: {run.task(MIGRATE_TASK)['delta']}"
-    )
+    print(f"\nmigrate deploy (1 new migration) in the release: {run.task(MIGRATE_TASK)['delta']}")
     assert site.sh("cat /root/secret-seen") == "", "the database password was in an argv or prisma's environ"
     assert health_version(site.port) == "0.1.1"
     assert probe.report.failed == 0, probe.report
