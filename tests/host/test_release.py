@@ -121,7 +121,7 @@ class Site:
             "SELECT migration_name || '|' || CASE WHEN rolled_back_at IS NOT NULL THEN 'rolled back'"
             " WHEN finished_at IS NOT NULL THEN 'applied' ELSE 'failed' END"
             " FROM _prisma_migrations ORDER BY started_at"
-        ).split()
+        ).splitlines()
 
     def lock_is_free(self) -> bool:
         return self.sh(f"flock --nonblock {BASE}/deploy.lock echo free", check=False).strip() == "free"
@@ -181,7 +181,9 @@ def test_a_tag_missing_from_the_repository_is_refused(site: Site) -> None:
 def test_first_release_goes_live_under_pm2_cluster_through_current(site: Site) -> None:
     run = site.release("v0.1.0")
     assert run.rc == 0, run.output[-3000:]
-    print(f"\nmigrate deploy (2 migrations) in the first release: {run.task(MIGRATE_TASK)['delta']}")
+    print(
+        f"\nmigrate deploy (2 migrations) in the first release: {run.task(MIGRATE_TASK)['result']['delta']}"
+    )
     assert health_version(site.port) == "0.1.0"
     assert site.live().startswith("v0.1.0-")
     apps = json.loads(site.sh("runuser -u deploy -- env HOME=/home/deploy pm2 jlist | sed -n '/^\\[/,$p'"))
@@ -218,7 +220,7 @@ def test_a_release_switches_to_the_new_version_without_failed_requests(site: Sit
     finally:
         site.sh("touch /root/stop-sampling; sleep 0.3")
     assert run.rc == 0, run.output[-3000:]
-    print(f"\nmigrate deploy (1 new migration) in the release: {run.task(MIGRATE_TASK)['delta']}")
+    print(f"\nmigrate deploy (1 new migration) in the release: {run.task(MIGRATE_TASK)['result']['delta']}")
     assert site.sh("cat /root/secret-seen") == "", "the database password was in an argv or prisma's environ"
     assert health_version(site.port) == "0.1.1"
     assert probe.report.failed == 0, probe.report
@@ -288,7 +290,7 @@ def test_a_migration_failure_stops_before_the_switch_and_names_the_backup(site: 
     assert site.sql("SELECT to_regclass('half_made') IS NULL") == "t\n"
     assert site.migrations()[-1] == f"{BROKEN_MIGRATION}|failed"
     migrate = run.task(MIGRATE_TASK)
-    print(f"\nfailing migrate deploy in the release: {migrate['delta']}")
+    print(f"\nfailing migrate deploy in the release: {migrate['result']['delta']}")
 
 
 def test_the_next_release_refuses_until_the_failed_migration_is_resolved(site: Site) -> None:
@@ -312,7 +314,7 @@ def test_a_failed_health_check_switches_back(site: Site) -> None:
         run = site.release(HEALTH_FAILS)
     message = _assert_failed_release_left_live(site, run, live, HEALTH_FAILS)
     assert "health check with version 0.1.4" in message and '"0.1.40"' in message
-    assert run.task(MIGRATE_TASK)["rc"] == 0  # the resolved migration blocks no more
+    assert run.task(MIGRATE_TASK)["result"]["rc"] == 0  # the resolved migration blocks no more
     assert probe.report.versions.get("0.1.40", 0) > 0, "the bad version was live for a while"
     assert probe.report.failed == 0, probe.report
 
