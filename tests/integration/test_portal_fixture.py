@@ -458,7 +458,6 @@ def test_migrate_applies_every_migration_in_order_and_records_it(
         "issue_reports",
         "vessels",
     ]
-    assert timed.seconds < 10, "the schema engine's lock timer must not keep the process for 10 s"
 
 
 def test_migrate_second_run_applies_nothing(
