@@ -224,11 +224,9 @@ class Demo:
                     "slipway_release_repo_url": self.world.forgejo.git_url(OWNER, REPO),
                     "slipway_release_app_user": APP_USER,
                     "slipway_release_port": self.app_port,
-                    "slipway_release_migrate_command": "pnpm migrate",
                 },
                 "slipway_release_repo_url": self.world.forgejo.git_url(OWNER, REPO),
                 "slipway_release_repo_token": self.world.token,
-                "slipway_release_migrate_command": "pnpm migrate",
                 # Claude runs as the agent user: its endpoint and key go to the agent's settings
                 "slipway_agent_claude_env": {
                     "ANTHROPIC_BASE_URL": self.model.url,

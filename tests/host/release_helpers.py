@@ -23,7 +23,7 @@ BUILD_FAILS = "v0.1.2"
 MIGRATION_FAILS = "v0.1.3"
 HEALTH_FAILS = "v0.1.4"  # serves, but reports the wrong version
 DRIFT = "v0.3.0"  # v0.1.7 plus a migration (a rollback from it crosses a migration)
-DRIFT_MIGRATION = "migrations/003_add_release_notes.sql"
+DRIFT_MIGRATION = "prisma/migrations/20260401000000_add_release_notes"
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -52,6 +52,34 @@ def _commit_and_tag(work: Path, tag: str, message: str) -> None:
     _git(work, "tag", "-a", tag, "-m", f"Release {tag}")
 
 
+MIGRATIONS = "App/prisma/migrations"
+# v0.1.1's new migration: a `$$` body and a `;` inside a string literal (adapter-pg 6.19.3 would
+# split both apart; the fixture's prisma.config.ts sends a migration as one query).
+NEW_MIGRATION = "20260201000000_add_port_calls"
+NEW_MIGRATION_SQL = """-- Port calls of the vessels.
+CREATE TABLE port_calls (
+    id         SERIAL PRIMARY KEY,
+    vessel_id  INTEGER NOT NULL REFERENCES vessels (id),
+    port       TEXT NOT NULL,
+    note       TEXT NOT NULL DEFAULT 'berth; pilot',
+    arrived_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+CREATE FUNCTION port_calls_upper_port() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.port := upper(NEW.port);
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER port_calls_upper_port BEFORE INSERT ON port_calls
+    FOR EACH ROW EXECUTE FUNCTION port_calls_upper_port();
+"""
+# v0.1.3's migration: its first statement works, its second fails (nothing of it may stay).
+BROKEN_MIGRATION = "20260301000000_broken"
+BROKEN_MIGRATION_SQL = "CREATE TABLE half_made (id int);\nALTER TABLE no_such_table ADD COLUMN x int;\n"
+
+
 def make_portal_versions(work: Path) -> Path:
     """A working repository with the fixture tagged v0.1.0 and every later scenario's tag."""
     subprocess.run(
@@ -61,7 +89,9 @@ def make_portal_versions(work: Path) -> Path:
         timeout=120,
     )
     _set_version(work, "0.1.1")
-    _commit_and_tag(work, "v0.1.1", "Portal 0.1.1")
+    (work / MIGRATIONS / NEW_MIGRATION).mkdir()
+    (work / MIGRATIONS / NEW_MIGRATION / "migration.sql").write_text(NEW_MIGRATION_SQL)
+    _commit_and_tag(work, "v0.1.1", "Portal 0.1.1 (a new migration)")
 
     base = _git(work, "rev-parse", "HEAD").strip()
     _set_version(work, "0.1.2")
@@ -74,10 +104,11 @@ def make_portal_versions(work: Path) -> Path:
     _git(work, "rm", "-r", "--quiet", "--cached", "App/app/broken")
     shutil.rmtree(work / "App/app/broken")
     _set_version(work, "0.1.3")
-    (work / "App/migrations/003_broken.sql").write_text("ALTER TABLE no_such_table ADD COLUMN x int;\n")
+    (work / MIGRATIONS / BROKEN_MIGRATION).mkdir()
+    (work / MIGRATIONS / BROKEN_MIGRATION / "migration.sql").write_text(BROKEN_MIGRATION_SQL)
     _commit_and_tag(work, MIGRATION_FAILS, "Portal 0.1.3 (migration fails)")
 
-    (work / "App/migrations/003_broken.sql").unlink()
+    shutil.rmtree(work / MIGRATIONS / BROKEN_MIGRATION)
     _set_version(work, "0.1.40")  # the health check wants 0.1.4
     _commit_and_tag(work, HEALTH_FAILS, "Portal 0.1.4 (reports the wrong version)")
 
@@ -86,7 +117,8 @@ def make_portal_versions(work: Path) -> Path:
         _commit_and_tag(work, tag, f"Portal {tag[1:]}")
 
     _set_version(work, DRIFT[1:])
-    (work / "App" / DRIFT_MIGRATION).write_text("CREATE TABLE IF NOT EXISTS release_notes (id int);\n")
+    (work / "App" / DRIFT_MIGRATION).mkdir()
+    (work / "App" / DRIFT_MIGRATION / "migration.sql").write_text("CREATE TABLE release_notes (id int);\n")
     _commit_and_tag(work, DRIFT, f"Portal {DRIFT[1:]} (adds a migration)")
     return work
 

@@ -14,6 +14,7 @@ import shlex
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,13 @@ import yaml
 
 from sandbox.pms1 import free_port
 from tests.host.release_helpers import (
+    BROKEN_MIGRATION,
     BUILD_FAILS,
     DRIFT,
     DRIFT_MIGRATION,
     HEALTH_FAILS,
     MIGRATION_FAILS,
+    NEW_MIGRATION,
     Prober,
     health_version,
     make_portal_versions,
@@ -37,6 +40,7 @@ from tests.playbook import ROOT, VENV_BIN, PlaybookRun, playbook_env, run_playbo
 
 BASE = "/home/deploy/pms"
 TIMEOUT = 540
+MIGRATE_TASK = "slipway_release : Run the database migrations."
 # The host's own default: a controller path made by root would be unusable for the app user.
 REMOTE_TEMP = {"ANSIBLE_REMOTE_TEMP": "~/.ansible/tmp"}
 
@@ -49,7 +53,6 @@ class Site:
         self.vars = {
             "slipway_release_become": True,
             "slipway_release_repo_url": "/srv/git/portal.git",
-            "slipway_release_migrate_command": "pnpm migrate",
             "slipway_release_port": port,
             "slipway_release_health_timeout": 30,
         }
@@ -123,6 +126,22 @@ class Site:
             for app in apps
         )
 
+    def sql(self, query: str) -> str:
+        """A query's rows (unaligned, tuples only) in the production database, as postgres."""
+        facts = self.pms1.facts
+        return self.sh(
+            f"runuser -u postgres -- psql -X -q -At -v ON_ERROR_STOP=1 -p {facts['pg_port']} "
+            f"-d {facts['prod_db']} -c {shlex.quote(query)}"
+        )
+
+    def migrations(self) -> list[str]:
+        """name|state of every row of _prisma_migrations, oldest first."""
+        return self.sql(
+            "SELECT migration_name || '|' || CASE WHEN rolled_back_at IS NOT NULL THEN 'rolled back'"
+            " WHEN finished_at IS NOT NULL THEN 'applied' ELSE 'failed' END"
+            " FROM _prisma_migrations ORDER BY started_at"
+        ).splitlines()
+
     def lock_is_free(self) -> bool:
         return self.sh(f"flock --nonblock {BASE}/deploy.lock echo free", check=False).strip() == "free"
 
@@ -181,6 +200,9 @@ def test_a_tag_missing_from_the_repository_is_refused(site: Site) -> None:
 def test_first_release_goes_live_under_pm2_cluster_through_current(site: Site) -> None:
     run = site.release("v0.1.0")
     assert run.rc == 0, run.output[-3000:]
+    print(
+        f"\nmigrate deploy (2 migrations) in the first release: {run.task(MIGRATE_TASK)['result']['delta']}"
+    )
     assert health_version(site.port) == "0.1.0"
     assert site.live().startswith("v0.1.0-")
     apps = json.loads(site.sh("runuser -u deploy -- env HOME=/home/deploy pm2 jlist | sed -n '/^\\[/,$p'"))
@@ -191,6 +213,11 @@ def test_first_release_goes_live_under_pm2_cluster_through_current(site: Site) -
     assert site.sh("systemctl is-enabled pm2-deploy").strip() == "enabled"
     assert "ppms" in site.sh("cat /home/deploy/.pm2/dump.pm2")
     assert site.lock_is_free()
+    # the real `pnpm exec prisma migrate deploy` (the role's default) made the fixture's tables
+    assert site.migrations() == [
+        "20260101000000_create_vessels|applied",
+        "20260101000100_create_issue_reports|applied",
+    ]
 
 
 def test_a_release_switches_to_the_new_version_without_failed_requests(site: Site) -> None:
@@ -198,6 +225,7 @@ def test_a_release_switches_to_the_new_version_without_failed_requests(site: Sit
     with Prober(site.port) as probe:
         run = site.release("v0.1.1")
     assert run.rc == 0, run.output[-3000:]
+    print(f"\nmigrate deploy (1 new migration) in the release: {run.task(MIGRATE_TASK)['result']['delta']}")
     assert health_version(site.port) == "0.1.1"
     print(f"release v0.1.0 -> v0.1.1: {probe.report}")
     assert probe.report.failed == 0, probe.report
@@ -206,6 +234,29 @@ def test_a_release_switches_to_the_new_version_without_failed_requests(site: Sit
     assert len(site.sh(f"ls {BASE}/backups/*.dump").split()) == 2
     log = site.sh(f"tail -n 1 {BASE}/releases.log").rstrip("\n").split("\t")
     assert log[1:3] == ["release", "v0.1.1"] and log[4] == "ok"
+
+
+def test_a_release_applies_its_new_migration_with_prisma(site: Site) -> None:
+    """v0.1.1 (live now) brought a migration: applied once, atomically, recorded by Prisma."""
+    assert site.migrations()[-1] == f"{NEW_MIGRATION}|applied"
+    assert len(site.migrations()) == 3
+    assert (
+        site.sql(
+            "SELECT column_default FROM information_schema.columns"
+            " WHERE table_name = 'port_calls' AND column_name = 'note'"
+        )
+        == "'berth; pilot'::text\n"
+    )
+    site.sql("INSERT INTO vessels (name, gross_tonnage) VALUES ('MV Aegean Dawn', 1234.5)")
+    site.sql("INSERT INTO port_calls (vessel_id, port) SELECT id, 'piraeus' FROM vessels")
+    assert site.sql("SELECT port FROM port_calls").split() == ["PIRAEUS"], "the $$ body was cut"
+    # Prisma Client in the live release reads the table the first migration made
+    with urllib.request.urlopen(f"http://127.0.0.1:{site.port}/api/vessels", timeout=10) as answer:
+        vessels = json.loads(answer.read())
+    assert vessels == [
+        {"name": "MV Aegean Dawn", "imoNumber": None, "grossTonnage": 1234.5, "formatted": "1,234 t"}
+    ]
+    site.sql("DELETE FROM port_calls; DELETE FROM vessels")
 
 
 def _assert_failed_release_left_live(
@@ -243,10 +294,47 @@ def test_a_migration_failure_stops_before_the_switch_and_names_the_backup(site: 
     live = site.live()
     run = site.release(MIGRATION_FAILS)
     message = _assert_failed_release_left_live(site, run, live, MIGRATION_FAILS)
-    assert "'Run the database migrations.'" in message and "003_broken.sql" in message
+    assert "'Stop when the migrations failed.'" in message, message
+    assert f"pnpm exec prisma migrate deploy exited 1: migration {BROKEN_MIGRATION}:" in message
+    assert "no_such_table" in message and "the next release refuses (P3009)" in message
     backup = re.search(r"backup taken before migrating: (\S+\.dump)", message)
     assert backup, message
     assert site.sh(f"test -s {backup.group(1)} && echo present").strip() == "present"
+    # one transaction: the statement before the failing one left nothing behind
+    assert site.sql("SELECT to_regclass('half_made') IS NULL") == "t\n"
+    assert site.migrations()[-1] == f"{BROKEN_MIGRATION}|failed"
+    migrate = run.task(MIGRATE_TASK)
+    print(f"\nfailing migrate deploy in the release: {migrate['result']['delta']}")
+
+
+def test_the_next_release_refuses_until_the_failed_migration_is_resolved(site: Site) -> None:
+    live = site.live()
+    # The database password, looked for in every argv and in the environment of every process
+    # running Prisma, sampled while the release runs (grep reads it from a file).
+    site.pms1.ssh(
+        "bash", "-c", "umask 077; cat > /root/db-password", input=site.pms1.facts["pg_password"] + "\n"
+    )
+    site.sh(
+        "rm -f /root/secret-seen /root/stop-sampling; "
+        "(while [ ! -e /root/stop-sampling ]; do ps -eww -o args= | grep -F -f /root/db-password >> /root/secret-seen;"
+        " for p in $(pgrep -f prisma); do grep -l -a -F -f /root/db-password /proc/$p/environ >> /root/secret-seen;"
+        " done; sleep 0.1; done) >/dev/null 2>&1 </dev/null & disown"
+    )
+    try:
+        run = site.release(HEALTH_FAILS)  # no broken migration in it, but Prisma refuses all the same
+    finally:
+        site.sh("touch /root/stop-sampling; sleep 0.3")
+    assert site.sh("cat /root/secret-seen") == "", "the database password was in an argv or prisma's environ"
+    message = _assert_failed_release_left_live(site, run, live, HEALTH_FAILS)
+    assert f"prisma migrate deploy exited 1: migration {BROKEN_MIGRATION}: Error: P3009." in message
+    assert "blocks every release until resolved" in message
+    assert f"prisma migrate resolve --applied {BROKEN_MIGRATION}" in message
+    # what the message says to do, as printed (prisma 6.19.3's `migrate resolve --rolled-back`
+    # wants the native schema engine; this is the same update)
+    resolve = re.search(r"UPDATE _prisma_migrations SET rolled_back_at = now\(\) WHERE .*? IS NULL", message)
+    assert resolve, message
+    site.sql(resolve.group(0))
+    assert site.migrations()[-1] == f"{BROKEN_MIGRATION}|rolled back"
 
 
 def test_a_failed_health_check_switches_back(site: Site) -> None:
@@ -255,6 +343,7 @@ def test_a_failed_health_check_switches_back(site: Site) -> None:
         run = site.release(HEALTH_FAILS)
     message = _assert_failed_release_left_live(site, run, live, HEALTH_FAILS, kept_bad=True)
     assert "health check with version 0.1.4" in message and '"0.1.40"' in message
+    assert run.task(MIGRATE_TASK)["result"]["rc"] == 0  # the resolved migration blocks no more
     assert probe.report.versions.get("0.1.40", 0) > 0, "the bad version was live for a while"
     assert probe.report.failed == 0, probe.report
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -31,7 +30,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = REPO_ROOT / "tests" / "fixtures" / "portal"
 MAKE_PORTAL_REPO = REPO_ROOT / "scripts" / "make-portal-repo"
 INSTALL_NODE_TOOLS = REPO_ROOT / "scripts" / "install-node-tools"
-MIGRATIONS = sorted(p.name for p in (FIXTURE / "App" / "migrations").glob("*.sql"))
+MIGRATIONS = sorted(
+    p.parent.name for p in (FIXTURE / "App" / "prisma" / "migrations").glob("*/migration.sql")
+)
 
 INSTALL_TIMEOUT_S = 300
 BUILD_TIMEOUT_S = 400
@@ -310,7 +311,7 @@ def test_install_node_tools_provides_pinned_pnpm_10_and_pm2_6(node_tools: NodeTo
 
 
 def test_frozen_lockfile_install_provides_next_react_and_pg(installed_portal: Path) -> None:
-    for package in ("next", "react", "react-dom", "pg"):
+    for package in ("next", "react", "react-dom", "pg", "prisma", "@prisma/client", "@prisma/adapter-pg"):
         assert (installed_portal / "node_modules" / package / "package.json").exists(), package
 
 
@@ -417,18 +418,28 @@ def test_integration_tests_check_the_migrations_table_when_database_url_is_set(
 
     unmigrated = run(pnpm_test, scratch_app, node_tools.env(DATABASE_URL=url))
     assert unmigrated.result.returncode != 0
-    assert "schema_migrations" in unmigrated.result.stdout
+    assert "_prisma_migrations" in unmigrated.result.stdout
 
     assert migrate(scratch_app, node_tools, url).result.returncode == 0
     migrated = run_ok(pnpm_test, scratch_app, node_tools.env(DATABASE_URL=url))
     assert "# skipped 0" in migrated.result.stdout
 
 
-# --- migrations ---------------------------------------------------------------------------------
+# --- migrations (prisma migrate deploy through prisma.config.ts: Prisma 6.19.3, no download) -----
 
 
 def recorded_migrations(server: PostgresServer, database: str) -> list[str]:
-    return server.psql("SELECT name FROM schema_migrations ORDER BY name", database).split()
+    return server.psql(
+        "SELECT migration_name FROM _prisma_migrations"
+        " WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY 1",
+        database,
+    ).split()
+
+
+def public_tables(server: PostgresServer, database: str) -> list[str]:
+    return server.psql(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", database
+    ).split()
 
 
 def test_migrate_applies_every_migration_in_order_and_records_it(
@@ -437,13 +448,16 @@ def test_migrate_applies_every_migration_in_order_and_records_it(
     url = postgres_server.create_database("portal_migrate_all")
     timed = migrate(scratch_app, node_tools, url)
     assert timed.result.returncode == 0, timed.result.stderr
-    print(f"\npnpm migrate ({len(MIGRATIONS)} migrations): {timed.seconds:.2f} s")
-    assert [line.split()[-1] for line in timed.result.stdout.splitlines()[:-1]] == MIGRATIONS
+    print(f"\npnpm migrate = prisma migrate deploy ({len(MIGRATIONS)} migrations): {timed.seconds:.2f} s")
+    assert "All migrations have been successfully applied." in timed.result.stdout
+    shown = re.findall(r"^\s*└─ (\S+)/$", timed.result.stdout, re.M)
+    assert shown == MIGRATIONS
     assert recorded_migrations(postgres_server, "portal_migrate_all") == MIGRATIONS
-    tables = postgres_server.psql(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", "portal_migrate_all"
-    ).split()
-    assert tables == ["issue_reports", "schema_migrations", "vessels"]
+    assert public_tables(postgres_server, "portal_migrate_all") == [
+        "_prisma_migrations",
+        "issue_reports",
+        "vessels",
+    ]
 
 
 def test_migrate_second_run_applies_nothing(
@@ -451,52 +465,103 @@ def test_migrate_second_run_applies_nothing(
 ) -> None:
     url = postgres_server.create_database("portal_migrate_twice")
     assert migrate(scratch_app, node_tools, url).result.returncode == 0
-    applied_at = postgres_server.psql(
-        "SELECT name, applied_at FROM schema_migrations", "portal_migrate_twice"
-    )
+    query = "SELECT migration_name, started_at, finished_at FROM _prisma_migrations ORDER BY 1"
+    applied_at = postgres_server.psql(query, "portal_migrate_twice")
 
     second = migrate(scratch_app, node_tools, url)
     assert second.result.returncode == 0, second.result.stderr
-    assert second.result.stdout.strip() == f"migrate: 0 applied, {len(MIGRATIONS)} already applied"
-    assert postgres_server.psql("SELECT name, applied_at FROM schema_migrations", "portal_migrate_twice") == (
-        applied_at
-    )
+    assert second.result.stdout.strip().endswith("No pending migrations to apply.")
+    assert postgres_server.psql(query, "portal_migrate_twice") == applied_at
 
 
-def test_migrate_stops_at_a_broken_migration_naming_it_and_keeping_earlier_ones(
-    scratch_app: Path, node_tools: NodeTools, postgres_server: PostgresServer, tmp_path: Path
+def test_migrate_stops_at_a_broken_migration_naming_it_undoing_it_and_refusing_after(
+    scratch_app: Path, node_tools: NodeTools, postgres_server: PostgresServer
 ) -> None:
-    migrations = tmp_path / "migrations"
-    shutil.copytree(scratch_app / "migrations", migrations)
-    (migrations / "003_add_half_a_table.sql").write_text(
-        "CREATE TABLE half_made (id INT);\nALTER TABLE no_such_table ADD COLUMN x INT;\n"
-    )
-    (migrations / "004_after_the_broken_one.sql").write_text("CREATE TABLE after_broken (id INT);\n")
+    migrations = scratch_app / "prisma" / "migrations"
+    for name, sql in (
+        (
+            "20991231000000_add_half_a_table",
+            "CREATE TABLE half_made (id INT);\nALTER TABLE no_such_table ADD COLUMN x INT;\n",
+        ),
+        ("20991231000100_after_the_broken_one", "CREATE TABLE after_broken (id INT);\n"),
+    ):
+        (migrations / name).mkdir()
+        (migrations / name / "migration.sql").write_text(sql)
     url = postgres_server.create_database("portal_migrate_broken")
 
-    result = migrate(scratch_app, node_tools, url, str(migrations)).result
+    result = migrate(scratch_app, node_tools, url).result
 
     assert result.returncode == 1
-    assert "003_add_half_a_table.sql" in result.stderr
+    assert 'migration_name="20991231000000_add_half_a_table"' in result.stderr
     assert "no_such_table" in result.stderr
     assert recorded_migrations(postgres_server, "portal_migrate_broken") == MIGRATIONS
-    tables = postgres_server.psql(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", "portal_migrate_broken"
-    ).split()
-    assert "half_made" not in tables and "after_broken" not in tables
+    tables = public_tables(postgres_server, "portal_migrate_broken")
+    assert "half_made" not in tables, "a migration runs as one transaction"
+    assert "after_broken" not in tables
     assert "vessels" in tables
+
+    again = migrate(scratch_app, node_tools, url).result
+    assert again.returncode == 1
+    assert "P3009" in again.stderr and "`20991231000000_add_half_a_table` migration" in again.stderr
+    # README: the SQL equivalent of `prisma migrate resolve --rolled-back` (broken in 6.19.3)
+    postgres_server.psql(
+        "UPDATE _prisma_migrations SET rolled_back_at = now()"
+        " WHERE migration_name = '20991231000000_add_half_a_table' AND finished_at IS NULL",
+        "portal_migrate_broken",
+    )
+    (migrations / "20991231000000_add_half_a_table" / "migration.sql").write_text(
+        "CREATE TABLE half_made (id INT);\n"
+    )
+    fixed = migrate(scratch_app, node_tools, url).result
+    assert fixed.returncode == 0, fixed.stderr
+    assert {"half_made", "after_broken"} <= set(public_tables(postgres_server, "portal_migrate_broken"))
+
+
+def test_migration_bodies_are_not_split_on_semicolons(
+    scratch_app: Path, node_tools: NodeTools, postgres_server: PostgresServer
+) -> None:
+    name = "20991231000000_function_and_literal"
+    (scratch_app / "prisma" / "migrations" / name).mkdir()
+    (scratch_app / "prisma" / "migrations" / name / "migration.sql").write_text(
+        "CREATE TABLE notes (body TEXT NOT NULL DEFAULT 'a; b');\n"
+        "CREATE FUNCTION two() RETURNS int LANGUAGE plpgsql AS $$\nBEGIN\n  RETURN 2;\nEND;\n$$;\n"
+    )
+    url = postgres_server.create_database("portal_migrate_semicolons")
+    result = migrate(scratch_app, node_tools, url).result
+    assert result.returncode == 0, result.stderr
+    assert postgres_server.psql("SELECT two()", "portal_migrate_semicolons").strip() == "2"
 
 
 def test_migrate_without_database_url_fails_saying_so(scratch_app: Path, node_tools: NodeTools) -> None:
     result = migrate(scratch_app, node_tools, None).result
     assert result.returncode == 1
-    assert "DATABASE_URL is not set" in result.stderr
+    assert "DATABASE_URL is not set" in result.stderr + result.stdout
+    assert "binaries.prisma.sh" not in result.stderr + result.stdout
 
 
 def test_migrate_reads_database_url_from_dot_env(
     scratch_app: Path, node_tools: NodeTools, postgres_server: PostgresServer
 ) -> None:
     url = postgres_server.create_database("portal_migrate_dotenv")
-    (scratch_app / ".env").write_text(f"PORT=3100\nDATABASE_URL={url}\n")
+    (scratch_app / ".env").write_text(f"PORT=3100\nDATABASE_URL={url}?schema=public\n")
     assert migrate(scratch_app, node_tools, None).result.returncode == 0
     assert recorded_migrations(postgres_server, "portal_migrate_dotenv") == MIGRATIONS
+
+
+def test_vessels_route_reads_the_database_through_prisma_client(
+    built_portal: Path, node_tools: NodeTools, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    url = postgres_server.create_database("portal_vessels")
+    assert migrate(built_portal, node_tools, url).result.returncode == 0
+    postgres_server.psql(
+        "INSERT INTO vessels (name, gross_tonnage) VALUES ('MV Aegean Dawn', 1234.5)", "portal_vessels"
+    )
+    portal = start_portal(built_portal, node_tools, tmp_path / "vessels.log", DATABASE_URL=url)
+    try:
+        response = portal.get("/api/vessels")
+    finally:
+        stop_process_group(portal.process)
+    assert response.status_code == 200, (tmp_path / "vessels.log").read_text()[-2000:]
+    assert response.json() == [
+        {"name": "MV Aegean Dawn", "imoNumber": None, "grossTonnage": 1234.5, "formatted": "1,234 t"}
+    ]
