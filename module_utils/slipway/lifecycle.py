@@ -42,7 +42,7 @@ LIFECYCLE_LABELS = (
 )
 
 
-def _names(labels: Iterable[object]) -> set[str]:
+def label_names(labels: Iterable[object]) -> set[str]:
     """Label names from names or from Forgejo label objects."""
     names = set()
     for label in labels or ():
@@ -52,7 +52,7 @@ def _names(labels: Iterable[object]) -> set[str]:
 
 def stage(labels: Iterable[object]) -> str:
     """Where an issue is in the pipeline, from its labels."""
-    names = _names(labels)
+    names = label_names(labels)
     for label, name in STAGE_PRECEDENCE:
         if label in names:
             return name
@@ -61,7 +61,7 @@ def stage(labels: Iterable[object]) -> str:
 
 def decision(labels: Iterable[object]) -> str | None:
     """The routing decision carried by the labels: 'interactive' wins over 'claude-queue'."""
-    names = _names(labels)
+    names = label_names(labels)
     if INTERACTIVE in names:
         return INTERACTIVE
     if names & {QUEUE, WORKING, PR, FAILED}:
@@ -70,13 +70,13 @@ def decision(labels: Iterable[object]) -> str | None:
 
 
 def needs_triage(labels: Iterable[object]) -> bool:
-    names = _names(labels)
+    names = label_names(labels)
     return PORTAL in names and not names & set(DECISION_LABELS)
 
 
 def is_fixable(labels: Iterable[object]) -> bool:
     """Queued for the fixer and not reserved for a human."""
-    names = _names(labels)
+    names = label_names(labels)
     return QUEUE in names and INTERACTIVE not in names
 
 
@@ -95,7 +95,7 @@ def select_issues(
     wanted, excluded = set(labels), set(exclude_labels)
     chosen = []
     for issue in issues or ():
-        names = _names(issue.get("labels") or ())
+        names = label_names(issue.get("labels") or ())
         if wanted <= names and not excluded & names:
             chosen.append(issue)
     return chosen

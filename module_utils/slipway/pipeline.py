@@ -557,7 +557,7 @@ def recover_stale(
             "The previous fix run for this issue stopped without finishing (its worker died or was killed), "
             "so it is marked `claude-failed`. To retry, add the `claude-queue` label again.",
         )
-        labels = sorted(lifecycle._names(issue.get("labels") or []))
+        labels = sorted(lifecycle.label_names(issue.get("labels") or []))
         set_labels(client, number, [lifecycle.FAILED], [lifecycle.WORKING, lifecycle.QUEUE], labels)
         log_line(cfg.log_dir, "stale claude-working recovered to claude-failed", number)
         record(cfg, Outcome(number, "recover", "failed", "stale claude-working"))

@@ -129,7 +129,8 @@ def revise_all(
     else:
         candidates = lifecycle.select_issues(issues, [lifecycle.PR])
     for issue in sorted(candidates, key=lambda i: i["number"]):
-        labels = sorted(lifecycle._names(issue.get("labels") or []))
+        # Label objects when listed here, names in the run's listing (forgejo_issue_info's issues).
+        labels = sorted(lifecycle.label_names(issue.get("labels") or []))
         number = int(issue["number"])
         if issue.get("pull_request") or lifecycle.WORKING in labels or lifecycle.INTERACTIVE in labels:
             continue

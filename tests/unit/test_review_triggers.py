@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-from ansible.module_utils.slipway.review import _starts_with, attempts, handled_marks, pending_triggers
+from ansible.module_utils.slipway.review import (
+    _starts_with,
+    attempts,
+    handled_marks,
+    pending_triggers,
+    revise_all,
+)
 
 
 def _cfg(tmp_path, entries=()):
@@ -64,3 +70,30 @@ def test_request_changes_and_trigger_comments_trigger_once(tmp_path):
     cfg = _cfg(tmp_path, [handled, {"stage": "revise", "pr": 6, "handled_review": 99, "result": "pushed"}])
     assert handled_marks(cfg, 5) == (3, 10) and attempts(cfg, 5) == 1
     assert pending_triggers(cfg, client, 5) == []
+
+
+def test_the_runs_one_listing_gives_label_names_and_is_read_as_such(tmp_path):
+    """The watcher passes forgejo_issue_info's issues (labels as names, not label objects)."""
+
+    class Client(FakeClient):
+        def open_pull_for(self, base, head):
+            return {"number": 5} if head == "claude/issue-3" else None
+
+        def permission_of(self, user):
+            return "admin"
+
+    client = Client([{"id": 2, "state": "REQUEST_CHANGES", "body": "no", "user": _user("a")}], [])
+    cfg = SimpleNamespace(
+        ledger=tmp_path / "ledger.jsonl",
+        review_trigger="/claude",
+        base_branch="main",
+        log_dir=tmp_path,
+        revision=SimpleNamespace(per_run=1),
+        daily_spend_cap_usd=20.0,
+        revision_max_per_pr=3,
+    )
+    cfg.ledger.write_text("")
+    listing = [{"number": 3, "title": "t", "labels": ["claude-pr", "portal"]}]
+    assert revise_all(cfg, client, True, listing) == [{"number": 3, "pr": 5, "result": "would-revise"}]
+    busy = [{"number": 3, "title": "t", "labels": ["claude-pr", "claude-working"]}]
+    assert revise_all(cfg, client, True, busy) == []
