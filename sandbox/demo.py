@@ -8,8 +8,10 @@ Stages (each prints one line with its result and time; long ones show progress):
                  the test database is refreshed from production (the daily mirror job)
   4. before      the bug's request against the live app
   5. report      an issue filed the way the portal's Report Issue button does (label `portal`)
-  6. triage      the watcher, run as cron runs it: triage posts the breakdown, queues the issue
-  7. fix         the next watcher run: Claude fixes it, the branch is pushed, a PR opened
+  6. triage      the watcher run Forgejo's webhook delivery started (else cron's command, the
+                 reconciler): triage posts the breakdown, queues the issue
+  7. fix         the next watcher run (the delivery of the queue label starts it): Claude fixes it,
+                 the branch is pushed, a PR opened
   8. merge+tag   a human's part, scripted: merge the PR, bump the version, push tag v0.1.1
   9. deploy      the deploy workflow's step, as the runner's user runs it on pms1: sudo release-tag v0.1.1
                  checks the tag is on main and release.yml takes it live as the app user
@@ -302,16 +304,33 @@ class Demo:
             raise RuntimeError("no watcher line in the app user's crontab")
         return " ".join(line.split()[5:])  # drop the five schedule fields
 
-    def watcher_run(self, name: str, expect: str, what: str) -> None:
+    def watcher_idle(self) -> bool:
+        """No watcher run holds cron's lock (the webhook receiver's runs take the same one)."""
+        return self.as_app_user("flock -n ~/issue-watcher/cron.lock true", timeout=30).returncode == 0
+
+    def watcher_run(
+        self, name: str, expect: str, what: str, accept: tuple[str, ...] = (), wait_s: float = 300
+    ) -> None:
+        """Wait for the run the webhook receiver started (Forgejo's delivery of the new issue, then of the
+        queue label); if ``expect`` (or a later stage in ``accept``) has not come when the watcher is idle
+        after ``wait_s``, run cron's own command, the reconciler, as cron would. A webhook run that set the
+        label may still be finishing; the next stage waits for what it needs."""
         with self.stage(name, what) as note:
-            command = self.cron_command()
-            result = self.as_app_user(command, timeout=900)
-            if result.returncode != 0:
-                raise RuntimeError(
-                    f"the cron command exited {result.returncode}; see ~{APP_USER}/issue-watcher/logs/cron.log"
-                )
+            wanted = {expect, *accept}
+            started, how = time.monotonic(), "the webhook's run"
+            while not wanted & set(self.labels()):
+                if time.monotonic() - started > wait_s and self.watcher_idle():
+                    how = "cron's command"
+                    result = self.as_app_user(self.cron_command(), timeout=900)
+                    if result.returncode != 0:
+                        raise RuntimeError(
+                            f"the cron command exited {result.returncode}; "
+                            f"see ~{APP_USER}/issue-watcher/logs/cron.log"
+                        )
+                    break
+                time.sleep(0.5)
             labels = self.labels()
-            if expect not in labels:
+            if not wanted & set(labels):
                 comments = self.api("GET", f"/issues/{self.issue_number}/comments")
                 last = comments[-1]["body"][:300] if comments else "no comment"
                 log = self.host.ssh(
@@ -323,9 +342,9 @@ class Demo:
             if expect == "claude-pr":
                 pulls = self.api("GET", "/pulls?state=open")
                 self.pr_number = pulls[0]["number"]
-                note["result"] = f"labels {labels}; PR #{self.pr_number} {pulls[0]['html_url']}"
+                note["result"] = f"labels {labels} ({how}); PR #{self.pr_number} {pulls[0]['html_url']}"
             else:
-                note["result"] = f"labels {labels}; breakdown posted"
+                note["result"] = f"labels {labels} ({how}); breakdown posted"
 
     def merge_and_tag(self) -> None:
         with self.stage("merge+tag", "merge the PR, bump the version to 0.1.1, push tag v0.1.1") as note:
@@ -409,7 +428,13 @@ class Demo:
             self.first_release,
             self.before,
             self.report,
-            lambda: self.watcher_run("triage", "claude-queue", "the watcher, as cron runs it: triage"),
+            lambda: self.watcher_run(
+                "triage",
+                "claude-queue",
+                "the watcher run the webhook started (else cron's): triage",
+                accept=("claude-working", "claude-pr"),  # the next run may already be fixing it
+                wait_s=120,
+            ),
             lambda: self.watcher_run("fix", "claude-pr", "the next watcher run: fix, push, pull request"),
             self.merge_and_tag,
             self.deploy,

@@ -354,8 +354,18 @@ class Outcome:
     branch_pushed: bool
 
 
+def hush(world: AgentWorld) -> None:
+    """No watcher run but the scenario's own: the webhook receiver (which starts one for every Forgejo
+    event, the scenario's new issue and the watcher's own labels and comments among them) is stopped
+    and any run it started is over. Its own behaviour is tested in tests/integration/test_webhook.py and
+    tests/host/test_site.py; here a delivery would race the scenario's cron run for the lock."""
+    world.root("systemctl stop slipway-webhook")
+    world.root(f"runuser -u {APP} -- flock -w 600 {HOME}/issue-watcher/cron.lock true", timeout=620)
+
+
 def run_watcher_as_cron(world: AgentWorld) -> subprocess.CompletedProcess:
     """The crontab line's command, as the app user with cron's environment."""
+    hush(world)
     crontab = world.root(f"crontab -l -u {APP}").stdout
     (line,) = [
         entry for entry in crontab.splitlines() if "watcher.yml" in entry and not entry.startswith("#")
@@ -373,6 +383,7 @@ def play(world: AgentWorld, title: str, body: str, replies: list, triage: bool =
     """File the issue, script the attacker, run the watcher once as cron does, and check what must hold
     after every scenario; return what happened for the scenario's own checks."""
     forgejo = world.site.forgejo
+    hush(world)
     world.root("touch /root/scenario.stamp && sleep 1")
     crontab_before = world.root(f"crontab -l -u {APP}").stdout
     main_before = world.git("rev-parse", "refs/heads/main")
@@ -758,8 +769,7 @@ _open_prs: dict[str, OpenPr] = {}
 def quiet(world: AgentWorld) -> Iterator[None]:
     """No watcher run but the test's own: the webhook receiver (which starts one for Forgejo's events,
     the watcher's own comments and labels among them) is stopped, and any run it started is over."""
-    world.root("systemctl stop slipway-webhook")
-    world.root(f"runuser -u {APP} -- flock -w 600 {HOME}/issue-watcher/cron.lock true", timeout=620)
+    hush(world)
     try:
         yield
     finally:
