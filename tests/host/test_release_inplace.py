@@ -77,7 +77,8 @@ def test_the_in_place_checkout_is_converted_without_an_outage(site: Site, tmp_pa
         tmp_path / "rollback",
         Path("rollback.yml"),
         args=["-i", str(site.inventory)],
-        extra_vars={k: v for k, v in extra.items() if k != "tag"},
+        # v0.1.1 brought a Prisma migration the in-place v0.1.0 lacks: going back must accept it
+        extra_vars={**{k: v for k, v in extra.items() if k != "tag"}, "accept_schema_drift": True},
         env=REMOTE_TEMP,
         timeout=TIMEOUT,
     )
