@@ -76,7 +76,9 @@ def tag_of_release(name: str) -> str:
 
 def previous_tag(tag: str, live: str, releases_log: str | None) -> str:
     """The tag to compare with: the release live before this run; for a rerun of the live tag, the
-    last other tag that went live according to releases.log; "" when there is none."""
+    last other tag that went live according to releases.log, by a release or by a rollback (a line
+    ``time, rollback, -, <release dir>, ok, ...`` puts that directory's tag live again); "" when there
+    is none."""
     live_tag = tag_of_release(live)
     if live_tag and live_tag != tag:
         return live_tag
@@ -87,9 +89,16 @@ def previous_tag(tag: str, live: str, releases_log: str | None) -> str:
             lines = []
         for line in reversed(lines):
             fields = line.split("\t")
-            if len(fields) >= 5 and fields[1] == "release" and fields[4] == "ok" and TAG.match(fields[2]):
-                if fields[2] != tag:
-                    return fields[2]
+            if len(fields) < 5 or fields[4] != "ok":
+                continue
+            if fields[1] == "release" and TAG.match(fields[2]):
+                went_live = fields[2]
+            elif fields[1] == "rollback":
+                went_live = tag_of_release(fields[3])
+            else:
+                continue
+            if went_live and went_live != tag:
+                return went_live
     return ""
 
 

@@ -63,11 +63,20 @@ def test_the_previous_tag_is_the_live_one_else_the_last_other_one_that_went_live
     log.write_text(
         "2026-12-01T00:00:00Z\trelease\tv0.1.5\tv0.1.5-a\tok\tme\n"
         "2026-12-02T00:00:00Z\trelease\tv0.1.6\tv0.1.6-a\tfailed at 'x'\tme\n"
-        "2026-12-03T00:00:00Z\trollback\tv0.1.4\tv0.1.4-a\tok\tme\n"
-        "2026-12-04T00:00:00Z\trelease\tv0.1.7\tv0.1.7-a\tok\tme\n"
+        "2026-12-03T00:00:00Z\trollback\t-\tv0.1.4-20261130T000000Z\tok\tme\trun-1\n"
+        "2026-12-04T00:00:00Z\trelease\tv0.1.7\tv0.1.7-20261204T000000Z\tok\tme\trun-2\n"
     )
     assert previous_tag("v0.1.8", "v0.1.7-20261204T000000Z", str(log)) == "v0.1.7"
-    # a rerun of the live tag compares with the last other tag that went live
+    # a rerun of the live tag compares with the last other tag that went live: here the rollback put
+    # v0.1.4 live before v0.1.7's first run (not v0.1.5, which the rollback took away)
+    assert previous_tag("v0.1.7", "v0.1.7-20261204T000000Z", str(log)) == "v0.1.4"
+    # a failed rollback, a rollback to a directory without a tag and a failed release put nothing live
+    log.write_text(
+        "2026-12-01T00:00:00Z\trelease\tv0.1.5\tv0.1.5-a\tok\tme\n"
+        "2026-12-02T00:00:00Z\trollback\t-\tv0.1.3-20261129T000000Z\tfailed\tme\trun-1\n"
+        "2026-12-03T00:00:00Z\trollback\t-\tinplace-20261101T000000Z\tok\tme\trun-2\n"
+        "2026-12-04T00:00:00Z\trelease\tv0.1.7\tv0.1.7-20261204T000000Z\tok\tme\trun-3\n"
+    )
     assert previous_tag("v0.1.7", "v0.1.7-20261204T000000Z", str(log)) == "v0.1.5"
     assert previous_tag("v0.1.8", "", str(log)) == "v0.1.7"
     assert previous_tag("v0.1.8", "", str(tmp_path / "missing.log")) == ""
