@@ -358,16 +358,9 @@ def _fix_steps(
         test_command=cfg.test_hint,
         triage_comment=triage_comment_id(cfg, number),
     )
-    claude_started = time.monotonic()
-    run = run_claude_in(workspace, cfg, cfg.fix, prompt, log_path, skip_permissions=True)
-    outcome.claude_wall_ms = int((time.monotonic() - claude_started) * 1000)
-    outcome.cost_usd, outcome.num_turns, outcome.duration_ms = run.cost_usd, run.num_turns, run.duration_ms
-    outcome.cost_source = run.cost_source
-    if not run.ok:
-        raise FixFailure(f"Claude's fix run failed: {run.reason}")
-    progress.stage(f"Claude finished: {run.num_turns} turns, ${run.cost_usd:.4f}")
-    if not workspace.finish(branch, f"Uncommitted changes left by the fix for #{number}"):
-        raise FixFailure(f"Claude left the branch {branch}; nothing was pushed")
+    run = run_agent_on_branch(
+        cfg, workspace, cfg.fix, prompt, log_path, outcome, progress, branch, number, "fix"
+    )
     # From here on, what Claude did is judged in the watcher's own mirror, not in the clone. The mirror
     # holds the branch only while it is being judged and once it is pushed: a refused branch is deleted,
     # so no later push can carry it (a branch an earlier attempt pushed to Forgejo stays there).
@@ -412,6 +405,34 @@ def _fix_steps(
         client, number, [lifecycle.PR], [lifecycle.WORKING, lifecycle.FAILED], outcome.labels
     )
     outcome.result, outcome.reason = "pr", ""
+
+
+def run_agent_on_branch(
+    cfg: WatcherConfig,
+    workspace: Any,
+    budget: Any,
+    prompt: str,
+    log_path: Path,
+    outcome: Outcome,
+    progress: Progress,
+    branch: str,
+    number: int,
+    what: str,
+) -> Any:
+    """Claude with permissions skipped on ``branch`` (a fix or a revision, by ``what``): its time, cost
+    and turns go into ``outcome``; anything it left uncommitted is committed on the branch. Raises
+    FixFailure when the run failed or Claude left the branch."""
+    claude_started = time.monotonic()
+    run = run_claude_in(workspace, cfg, budget, prompt, log_path, skip_permissions=True)
+    outcome.claude_wall_ms = int((time.monotonic() - claude_started) * 1000)
+    outcome.cost_usd, outcome.num_turns, outcome.duration_ms = run.cost_usd, run.num_turns, run.duration_ms
+    outcome.cost_source = run.cost_source
+    if not run.ok:
+        raise FixFailure(f"Claude's {what} run failed: {run.reason}")
+    progress.stage(f"Claude finished: {run.num_turns} turns, ${run.cost_usd:.4f}")
+    if not workspace.finish(branch, f"Uncommitted changes left by the {what} for #{number}"):
+        raise FixFailure(f"Claude left the branch {branch}; nothing was pushed")
+    return run
 
 
 def refuse_secrets(cfg: WatcherConfig, git: gitops.Git, base_commit: str, branch: str, number: int) -> None:

@@ -31,7 +31,7 @@ from ansible.module_utils.slipway.pipeline import (
     refuse_protected,
     refuse_secrets,
     remote_url,
-    run_claude_in,
+    run_agent_on_branch,
     run_verify,
     set_labels,
     spend_today,
@@ -256,16 +256,9 @@ def _revise_steps(
     progress.stage(f"clone on `{branch}` at {head[:12]}, the pull request's head")
     feedback = [item for trigger in triggers for item in trigger.feedback]
     prompt = revision_prompt(text, feedback, branch=branch, dev_port=cfg.dev_port, test_command=cfg.test_hint)
-    claude_started = time.monotonic()
-    run = run_claude_in(workspace, cfg, cfg.revision, prompt, log_path, skip_permissions=True)
-    outcome.claude_wall_ms = int((time.monotonic() - claude_started) * 1000)
-    outcome.cost_usd, outcome.num_turns, outcome.duration_ms = run.cost_usd, run.num_turns, run.duration_ms
-    outcome.cost_source = run.cost_source
-    if not run.ok:
-        raise FixFailure(f"Claude's revision run failed: {run.reason}")
-    progress.stage(f"Claude finished: {run.num_turns} turns, ${run.cost_usd:.4f}")
-    if not workspace.finish(branch, f"Uncommitted changes left by the revision for #{number}"):
-        raise FixFailure(f"Claude left the branch {branch}; nothing was pushed")
+    run = run_agent_on_branch(
+        cfg, workspace, cfg.revision, prompt, log_path, outcome, progress, branch, number, "revision"
+    )
     gitops.drop_branch(git, cfg.mirror_dir, branch)
     try:
         workspace.export(branch, head)
