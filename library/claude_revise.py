@@ -56,9 +56,9 @@ revisions:
   elements: dict
 """
 
-from ansible.module_utils.slipway.pipeline import client_for
+from ansible.module_utils.slipway.ansible_side import run_watcher_step, watcher_module
+from ansible.module_utils.slipway.forgejo import client_for
 from ansible.module_utils.slipway.review import revise_all
-from ansible.module_utils.slipway.watcher_module import run_watcher_step, watcher_module
 
 
 def main() -> None:

@@ -57,8 +57,8 @@ outcome:
     log_path: {description: Claude's stream-json log., type: str}
 """
 
+from ansible.module_utils.slipway.ansible_side import run_issue_step, watcher_module
 from ansible.module_utils.slipway.pipeline import triage
-from ansible.module_utils.slipway.watcher_module import run_issue_step, watcher_module
 
 
 def main() -> None:

@@ -113,48 +113,43 @@ comment:
   sample: {"id": 7, "html_url": "http://127.0.0.1:3001/shad0w/pelagia-portal/issues/42#issuecomment-7"}
 """
 
+from ansible.module_utils.slipway.ansible_side import forgejo_module, run_with_client
 from ansible.module_utils.slipway.forgejo import ForgejoClient, summarize_issue
-from ansible.module_utils.slipway.module_common import forgejo_module, run_with_client
 
 
-def plan_labels(current: set[str], params: dict) -> tuple[set[str], set[str]]:
-    """(to add, to remove) for the requested label state."""
+def requested_labels(current: set[str], params: dict) -> tuple[list[str], list[str]]:
+    """(names to add, names to remove) for the requested label state."""
     if params["labels"] is not None:
         wanted = set(params["labels"])
-        return wanted - current, current - wanted
+        return sorted(wanted), sorted(current - wanted)
     add, remove = set(params["add_labels"]), set(params["remove_labels"])
     both = add & remove
     if both:
         raise ValueError("label(s) both added and removed: " + ", ".join(sorted(both)))
-    return add - current, remove & current
+    return sorted(add), sorted(remove)
 
 
 def apply(client: ForgejoClient, params: dict, check_mode: bool) -> dict:
     number = params["number"]
     raw = client.get_issue(number)
     before = summarize_issue(raw)
-    current = set(before["labels"])
-    requested = set(params["add_labels"]) | set(params["remove_labels"]) | set(params["labels"] or [])
-    ids = {label["name"]: int(label["id"]) for label in raw.get("labels") or []}
-    if requested - set(ids):
-        ids.update(client.label_ids(sorted(requested - set(ids))))
-    to_add, to_remove = plan_labels(current, params)
+    add, remove = requested_labels(set(before["labels"]), params)
+    # The client's one label path (as the pipeline's): resolves names, refuses unknown ones.
+    labels_after, to_add, to_remove = client.set_issue_labels(
+        number, add, remove, raw.get("labels") or [], check_mode=check_mode
+    )
 
     post_comment = params["comment"] is not None
     if post_comment and params["comment_once"]:
         post_comment = all(c.get("body") != params["comment"] for c in client.list_comments(number))
     change_state = params["state"] is not None and params["state"] != before["state"]
 
-    after = dict(before, labels=sorted((current | to_add) - to_remove))
+    after = dict(before, labels=labels_after)
     if change_state:
         after["state"] = params["state"]
     changed = bool(to_add or to_remove or post_comment or change_state)
     comment = None
     if changed and not check_mode:
-        if to_add:
-            client.add_issue_labels(number, [ids[n] for n in sorted(to_add)])
-        for name in sorted(to_remove):
-            client.remove_issue_label(number, ids[name], name)
         if post_comment:
             posted = client.add_comment(number, params["comment"])
             comment = {"id": posted["id"], "html_url": posted.get("html_url")}
@@ -164,8 +159,8 @@ def apply(client: ForgejoClient, params: dict, check_mode: bool) -> dict:
     return {
         "changed": changed,
         "issue": after,
-        "labels_added": sorted(to_add),
-        "labels_removed": sorted(to_remove),
+        "labels_added": to_add,
+        "labels_removed": to_remove,
         "comment": comment,
         "diff": {
             "before": {"labels": before["labels"], "state": before["state"]},

@@ -92,8 +92,8 @@ issues:
   sample: [{"number": 42, "title": "Tonnage rounds wrong", "labels": ["portal"]}]
 """
 
+from ansible.module_utils.slipway.ansible_side import forgejo_module, run_with_client
 from ansible.module_utils.slipway.forgejo import ForgejoClient, summarize_comment, summarize_issue
-from ansible.module_utils.slipway.module_common import forgejo_module, run_with_client
 
 
 def read(client: ForgejoClient, params: dict) -> dict:

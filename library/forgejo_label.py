@@ -80,9 +80,9 @@ labels:
 
 import re
 
+from ansible.module_utils.slipway.ansible_side import forgejo_module, run_with_client
 from ansible.module_utils.slipway.forgejo import ForgejoClient
 from ansible.module_utils.slipway.lifecycle import LIFECYCLE_LABELS
-from ansible.module_utils.slipway.module_common import forgejo_module, run_with_client
 
 COLOR = re.compile(r"^#?[0-9a-fA-F]{6}$")
 

@@ -80,36 +80,23 @@ state:
   sample: open
 """
 
+from ansible.module_utils.slipway.ansible_side import forgejo_module, run_with_client
 from ansible.module_utils.slipway.forgejo import ForgejoClient
-from ansible.module_utils.slipway.module_common import forgejo_module, run_with_client
 
 
 def ensure(client: ForgejoClient, params: dict, check_mode: bool) -> dict:
     head, base, title, body = params["head"], params["base"], params["title"], params["body"]
     wanted = {"title": title, "body": body}
-    pull, created = client.open_pull_for(base, head), False
-    if pull is None:
-        if check_mode:
-            return {
-                "changed": True,
-                "created": True,
-                "number": None,
-                "url": None,
-                "state": "open",
-                "diff": {"before": {}, "after": wanted},
-            }
-        pull, created = client.create_pull(head, base, title, body)
-    before = {"title": pull.get("title", ""), "body": pull.get("body") or ""}
-    edit = not created and before != wanted
-    if edit and not check_mode:
-        pull = client.edit_pull(pull["number"], title=title, body=body)
+    # The client's one PR path (as the fixer's): create, or edit the open one to this title and body.
+    pull, created, before = client.ensure_pull(head, base, title, body, check_mode=check_mode)
+    edited = before is not None and before != wanted
     return {
-        "changed": created or edit,
+        "changed": created or edited,
         "created": created,
-        "number": pull["number"],
-        "url": pull.get("html_url"),
-        "state": pull.get("state"),
-        "diff": {"before": {} if created else before, "after": wanted},
+        "number": pull["number"] if pull else None,
+        "url": pull.get("html_url") if pull else None,
+        "state": pull.get("state") if pull else "open",
+        "diff": {"before": before or {}, "after": wanted},
     }
 
 

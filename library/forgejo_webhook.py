@@ -89,8 +89,8 @@ import hmac
 import os
 import tempfile
 
+from ansible.module_utils.slipway.ansible_side import forgejo_module, run_with_client
 from ansible.module_utils.slipway.forgejo import ForgejoClient
-from ansible.module_utils.slipway.module_common import forgejo_module, run_with_client
 
 
 def read_secret(path: str) -> str:

@@ -69,7 +69,8 @@ waited:
 from pathlib import Path
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.slipway.watcher import acquire_run_lock, playbook_pid
+from ansible.module_utils.slipway.lock import acquire_run_lock
+from ansible.module_utils.slipway.proc import playbook_pid
 
 
 def main() -> None:

@@ -67,9 +67,9 @@ logs_pruned:
   type: int
 """
 
-from ansible.module_utils.slipway.pipeline import spend_today
-from ansible.module_utils.slipway.watcher import log_line, prune_logs
-from ansible.module_utils.slipway.watcher_module import run_watcher_step, watcher_module
+from ansible.module_utils.slipway.ansible_side import run_watcher_step, watcher_module
+from ansible.module_utils.slipway.ledger import spend_today
+from ansible.module_utils.slipway.runlog import log_line, prune_logs
 from ansible.module_utils.slipway.workspace import workspace_for
 
 
@@ -78,7 +78,7 @@ def main() -> None:
 
     def preflight(cfg):
         pruned = 0 if module.check_mode else prune_logs(cfg.log_dir, cfg.log_retention_days)
-        spent = spend_today(cfg)
+        spent = spend_today(str(cfg.ledger))
         result = {
             "changed": pruned > 0,
             "proceed": True,

@@ -43,8 +43,9 @@ recovered:
   elements: int
 """
 
-from ansible.module_utils.slipway.pipeline import client_for, recover_stale
-from ansible.module_utils.slipway.watcher_module import run_watcher_step, watcher_module
+from ansible.module_utils.slipway.ansible_side import run_watcher_step, watcher_module
+from ansible.module_utils.slipway.forgejo import client_for
+from ansible.module_utils.slipway.pipeline import recover_stale
 
 
 def main() -> None:

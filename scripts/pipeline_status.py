@@ -18,10 +18,12 @@ if str(ROOT / "module_utils") not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(str(ROOT / "module_utils"))
 
 from ansible.module_utils.slipway import lifecycle  # noqa: E402
-from ansible.module_utils.slipway.claude import read_ledger  # noqa: E402
-from ansible.module_utils.slipway.forgejo import ForgejoError  # noqa: E402
-from ansible.module_utils.slipway.pipeline import client_for  # noqa: E402
-from ansible.module_utils.slipway.watcher import ConfigError, WatcherConfig, load_config  # noqa: E402
+from ansible.module_utils.slipway.config import ConfigError, WatcherConfig, load_config  # noqa: E402
+from ansible.module_utils.slipway.forgejo import (
+    ForgejoError,  # noqa: E402
+    client_for,  # noqa: E402
+)
+from ansible.module_utils.slipway.ledger import read_ledger  # noqa: E402
 
 STAGE_ORDER = ["triage-pending", "queued", "working", "pr-open", "failed", "interactive"]
 WATCHED = [

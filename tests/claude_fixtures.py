@@ -38,7 +38,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from module_utils.slipway.claude import build_env
+from ansible.module_utils.slipway.claude import build_env
+
 from sandbox.model_double import ModelDouble
 
 TEST_USER = "slipway-test"

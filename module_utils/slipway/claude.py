@@ -22,10 +22,12 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
+
+from ansible.module_utils.slipway.proc import KILL_GRACE_S, descendants, kill_session
 
 # Environment variables a Claude run may see; nothing else is passed through.
 # Entries ending in "*" are prefixes (e.g. "LC_*").
@@ -48,7 +50,6 @@ DEFAULT_ENV_ALLOW: tuple[str, ...] = (
 # Always set: no telemetry, no update checks, no DNS beyond the Messages API.
 FORCED_ENV: Mapping[str, str] = {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
 
-KILL_GRACE_S = 5.0
 REASON_MAX_CHARS = 300
 STDERR_MARK = "[stderr] "
 RUNNER_MARK = "[slipway] "
@@ -232,62 +233,6 @@ def result_from(
 
 
 # -- process handling ---------------------------------------------------------------
-def proc_stat(pid: int | str) -> list[str] | None:
-    """The fields of /proc/PID/stat after "pid (comm)" (state, ppid, pgrp, session, ...), or None."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as stat:
-            return stat.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def all_proc_stats() -> Iterator[tuple[int, list[str]]]:
-    """(pid, stat fields) of every process that can still be read."""
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = proc_stat(entry)
-            if fields:
-                yield int(entry), fields
-
-
-def session_members(sid: int) -> list[int]:
-    """PIDs of live processes in session ``sid`` (Linux /proc), even if they changed process group."""
-    members = []
-    for pid, fields in all_proc_stats():
-        # after "pid (comm)": state ppid pgrp session ...
-        if len(fields) > 3 and fields[3] == str(sid) and fields[0] != "Z":
-            members.append(pid)
-    return members
-
-
-def signal_session(sid: int, signum: int) -> int:
-    """Send ``signum`` to the process group and to every process of the session; returns how many."""
-    try:
-        os.killpg(sid, signum)
-    except OSError:  # gone already, or not ours to signal
-        pass
-    sent = 0
-    for pid in session_members(sid):
-        try:
-            os.kill(pid, signum)
-            sent += 1
-        except OSError:
-            pass
-    return sent
-
-
-def kill_session(sid: int, grace_s: float = KILL_GRACE_S) -> None:
-    """SIGTERM the whole session, wait up to ``grace_s``, then SIGKILL whatever is left."""
-    if not signal_session(sid, signal.SIGTERM):
-        return
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        if not session_members(sid):
-            return
-        time.sleep(0.05)
-    signal_session(sid, signal.SIGKILL)
-
-
 # A tiny supervisor run as ``python -c _REAPER_SOURCE GRACE -- ARGV...``. It makes itself a
 # child subreaper (prctl PR_SET_CHILD_SUBREAPER), so every process the CLI starts stays in its
 # subtree even after a double fork or setsid (the CLI's Bash tool detaches its shells into new
@@ -350,19 +295,8 @@ def supervised(argv: list[str], grace_s: float) -> list[str]:
     return [sys.executable, "-c", _REAPER_SOURCE, f"{grace_s:g}", "--", *argv]
 
 
-def descendants(pid: int) -> list[int]:
-    """Live descendants of ``pid`` (from /proc), children before grandchildren."""
-    children: dict[int, list[int]] = {}
-    for child, fields in all_proc_stats():
-        if fields[0] != "Z":
-            children.setdefault(int(fields[1]), []).append(child)
-    found: list[int] = []
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _end_supervised(proc: subprocess.Popen[bytes], grace_s: float) -> None:
@@ -519,68 +453,3 @@ def _run_process(
     for thread in threads:
         thread.join(timeout=5.0)
     return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode, timed_out
-
-
-# -- spend ledger and logs ------------------------------------------------------------
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def append_ledger(path: str, record: Mapping[str, Any]) -> None:
-    """Append ``record`` with a UTC timestamp ``ts`` as one JSON line, fsync'd."""
-    line = json.dumps({"ts": _now_iso(), **record}, sort_keys=True, default=str) + "\n"
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-    try:
-        os.write(fd, line.encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _parse_ts(value: Any) -> datetime | None:
-    try:
-        stamp = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-
-
-def read_ledger(path: str) -> Iterator[dict[str, Any]]:
-    """The ledger's records, oldest first; torn or foreign lines (a crash mid-write) are skipped."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as ledger:
-            for line in ledger:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(record, dict):
-                    yield record
-    except FileNotFoundError:
-        return
-
-
-def spend_since(path: str, since: datetime) -> float:
-    """Sum of ``cost_usd`` of ledger records stamped at or after ``since`` (naive = UTC)."""
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
-    total = 0.0
-    for record in read_ledger(path):
-        stamp = _parse_ts(record.get("ts"))
-        if stamp is None or stamp < since:
-            continue
-        try:
-            total += float(record.get("cost_usd") or 0.0)
-        except (TypeError, ValueError):
-            continue
-    return round(total, 6)
-
-
-def log_tail(path: str, lines: int = 30) -> str:
-    """The last ``lines`` lines of a log ("" if it does not exist)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as log:
-            return "".join(deque(log, maxlen=lines))
-    except FileNotFoundError:
-        return ""

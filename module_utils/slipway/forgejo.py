@@ -368,6 +368,27 @@ class ForgejoClient:
             ok=(204, 404),
         )
 
+    def set_issue_labels(
+        self, number: int, add: list[str], remove: list[str], current: list, check_mode: bool = False
+    ) -> tuple[list[str], list[str], list[str]]:
+        """The one way an issue's labels change: add and remove by name. ``current`` is the issue's
+        labels (names, or Forgejo label objects whose ids then save a lookup); names neither there nor in
+        the repository are an error, never silently dropped as the API would. Returns (the labels after,
+        added, removed)."""
+        known = {label["name"]: int(label["id"]) for label in current if isinstance(label, dict)}
+        have = {label["name"] if isinstance(label, dict) else str(label) for label in current}
+        to_add = sorted(set(add) - have)
+        to_remove = sorted(set(remove) & have)
+        unknown = sorted((set(add) | set(remove)) - set(known))
+        if unknown:
+            known.update(self.label_ids(unknown))
+        if not check_mode:
+            if to_add:
+                self.add_issue_labels(number, [known[name] for name in to_add])
+            for name in to_remove:
+                self.remove_issue_label(number, known[name], name)
+        return sorted((have | set(to_add)) - set(to_remove)), to_add, to_remove
+
     # -- pull requests -----------------------------------------------------------------------------------
 
     def pull_by_branches(self, base: str, head: str) -> dict | None:
@@ -425,6 +446,27 @@ class ForgejoClient:
             )
         return existing, False
 
+    def ensure_pull(
+        self, head: str, base: str, title: str, body: str, check_mode: bool = False
+    ) -> tuple[dict | None, bool, dict | None]:
+        """The one way a pull request is opened: the open PR from ``head`` to ``base`` with this title and
+        body, created, or edited when one is open already (a retried fix brings its new summary). Returns
+        (the pull, created, the title and body before an edit or None); in check mode nothing is written
+        and the pull is None when it would be created."""
+        wanted = {"title": title, "body": body}
+        if check_mode:
+            pull = self.open_pull_for(base, head)
+            if pull is None:
+                return None, True, None
+        else:
+            pull, created = self.create_pull(head, base, title, body)
+            if created:
+                return pull, True, None
+        before = {"title": pull.get("title", ""), "body": pull.get("body") or ""}
+        if before != wanted and not check_mode:
+            pull = self.edit_pull(pull["number"], **wanted)
+        return pull, False, before
+
     def edit_pull(self, number: int, **fields: Any) -> dict:
         response = self.request(
             f"edit pull request #{number} of {self.cfg.repo}",
@@ -463,3 +505,18 @@ def summarize_comment(comment: dict) -> dict:
         "created_at": comment.get("created_at"),
         "html_url": comment.get("html_url"),
     }
+
+
+def client_for(cfg: Any) -> ForgejoClient:
+    """A client from the watcher's configuration (``config.WatcherConfig``: its URL, repository, token
+    and timeouts)."""
+    return ForgejoClient(
+        ForgejoConfig(
+            url=cfg.forgejo_url,
+            repo=cfg.repo,
+            token=cfg.token,
+            connect_timeout=cfg.forgejo_connect_timeout,
+            read_timeout=cfg.forgejo_read_timeout,
+            retries=cfg.forgejo_retries,
+        )
+    )

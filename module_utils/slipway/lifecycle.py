@@ -1,4 +1,6 @@
-"""The pipeline's label lifecycle, as pure functions (used by modules, filters and scripts).
+"""The pipeline's label lifecycle, as pure functions: the one definition of which issue is at which
+stage and which issues each step of a watcher run picks. The playbook (through the filters in
+filter_plugins/slipway_lifecycle.py), the modules, the pipeline and ``scripts/status`` all use it.
 
 portal --(triage)--> claude-queue -> claude-working -> claude-pr | claude-failed
               \\---> interactive  (stops here: a human takes it)
@@ -75,9 +77,28 @@ def needs_triage(labels: Iterable[object]) -> bool:
 
 
 def is_fixable(labels: Iterable[object]) -> bool:
-    """Queued for the fixer and not reserved for a human."""
+    """Queued for the fixer, not reserved for a human and not being fixed already."""
     names = label_names(labels)
-    return QUEUE in names and INTERACTIVE not in names
+    return QUEUE in names and not names & {INTERACTIVE, WORKING}
+
+
+def is_stale(labels: Iterable[object]) -> bool:
+    """In ``claude-working`` while this run holds the lock: its worker died."""
+    return WORKING in label_names(labels)
+
+
+def awaits_review(labels: Iterable[object]) -> bool:
+    """The fixer opened a pull request, and neither a human nor a running fix holds the issue: review
+    feedback on the PR may start a revision."""
+    names = label_names(labels)
+    return PR in names and not names & {INTERACTIVE, WORKING}
+
+
+# What each step of a watcher run picks from the run's one listing, in order: recover, triage, fix,
+# revise. The listing is taken before triage, so an issue queued by this run's triage is not fixable in
+# it: it waits for the next run (one cron interval in which a human who reads the breakdown can still
+# add `interactive`).
+STEP_PICKS = {"recover": is_stale, "triage": needs_triage, "fix": is_fixable, "revise": awaits_review}
 
 
 def branch_name(number: int | str) -> str:
@@ -87,15 +108,12 @@ def branch_name(number: int | str) -> str:
     return f"claude/issue-{value}"
 
 
-def select_issues(
-    issues: Iterable[dict], labels: Iterable[str] = (), exclude_labels: Iterable[str] = ()
-) -> list[dict]:
-    """The issues carrying ALL of ``labels`` and NONE of ``exclude_labels``, in the given order: what
-    Forgejo's label filter plus forgejo_issue_info's exclusion return, done locally on one listing."""
-    wanted, excluded = set(labels), set(exclude_labels)
-    chosen = []
-    for issue in issues or ():
-        names = label_names(issue.get("labels") or ())
-        if wanted <= names and not excluded & names:
-            chosen.append(issue)
-    return chosen
+def pick(issues: Iterable[dict], step: str, limit: int | None = None) -> list[dict]:
+    """The issues ``step`` (recover, triage, fix or revise) takes from a listing, in the listing's
+    order (oldest first), at most ``limit`` of them."""
+    try:
+        wanted = STEP_PICKS[step]
+    except KeyError:
+        raise ValueError(f"unknown watcher step {step!r}: one of {', '.join(STEP_PICKS)}") from None
+    chosen = [issue for issue in issues or () if wanted(issue.get("labels") or ())]
+    return chosen if limit is None else chosen[: max(int(limit), 0)]

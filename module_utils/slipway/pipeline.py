@@ -15,11 +15,13 @@ from pathlib import Path
 from secrets import token_hex
 from typing import Any
 
-from ansible.module_utils.slipway import claude, gitops, lifecycle
-from ansible.module_utils.slipway.forgejo import ForgejoClient, ForgejoConfig, ForgejoError
+from ansible.module_utils.slipway import claude, gitops, ledger, lifecycle
+from ansible.module_utils.slipway.config import StageBudget, WatcherConfig
+from ansible.module_utils.slipway.forgejo import ForgejoClient, ForgejoError
 from ansible.module_utils.slipway.model_gateway import price_of
 from ansible.module_utils.slipway.progress import Progress
 from ansible.module_utils.slipway.prompts import IssueText, fix_prompt, parse_triage, triage_prompt
+from ansible.module_utils.slipway.runlog import claude_log_path, log_line
 from ansible.module_utils.slipway.sanitize import (
     closing_references,
     code_span,
@@ -29,13 +31,6 @@ from ansible.module_utils.slipway.sanitize import (
     safe_line,
     safe_markdown,
     safe_title,
-)
-from ansible.module_utils.slipway.watcher import (
-    StageBudget,
-    WatcherConfig,
-    claude_log_path,
-    log_line,
-    now_utc,
 )
 from ansible.module_utils.slipway.workspace import (
     AgentWorkspace,
@@ -73,19 +68,6 @@ class Outcome:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def client_for(cfg: WatcherConfig) -> ForgejoClient:
-    return ForgejoClient(
-        ForgejoConfig(
-            url=cfg.forgejo_url,
-            repo=cfg.repo,
-            token=cfg.token,
-            connect_timeout=cfg.forgejo_connect_timeout,
-            read_timeout=cfg.forgejo_read_timeout,
-            retries=cfg.forgejo_retries,
-        )
-    )
 
 
 def claude_env(cfg: WatcherConfig) -> dict[str, str]:
@@ -156,7 +138,7 @@ def issue_text(client: ForgejoClient, number: int) -> tuple[dict, IssueText]:
 
 def record(cfg: WatcherConfig, outcome: Outcome, **extra: Any) -> None:
     """Append the run to the ledger: cost, turns and duration of every Claude run, and its result."""
-    claude.append_ledger(
+    ledger.append_ledger(
         str(cfg.ledger),
         {
             **extra,
@@ -175,36 +157,6 @@ def record(cfg: WatcherConfig, outcome: Outcome, **extra: Any) -> None:
             "repo": cfg.repo,
         },
     )
-
-
-def set_labels(
-    client: ForgejoClient, number: int, add: list[str], remove: list[str], current: list[str]
-) -> list[str]:
-    """Add and remove lifecycle labels by id (unknown names are an error, never silently dropped)."""
-    ids = client.label_ids(sorted(set(add) | set(remove)))
-    have = set(current)
-    to_add = [ids[n] for n in add if n not in have]
-    if to_add:
-        client.add_issue_labels(number, to_add)
-    for name in remove:
-        if name in have:
-            client.remove_issue_label(number, ids[name], name)
-    return sorted((have | set(add)) - set(remove))
-
-
-def triage_comment_id(cfg: WatcherConfig, number: int) -> int | None:
-    """The id of the breakdown comment the last triage of this issue posted (from the ledger): the
-    comment is plain, without a bot marker, so the ledger is what tells it apart."""
-    found = None
-    for entry in claude.read_ledger(str(cfg.ledger)):
-        if entry.get("issue") == number and entry.get("stage") == "triage" and entry.get("comment_id"):
-            found = int(entry["comment_id"])
-    return found
-
-
-def spend_today(cfg: WatcherConfig) -> float:
-    midnight = now_utc().replace(hour=0, minute=0, second=0, microsecond=0)
-    return claude.spend_since(str(cfg.ledger), midnight)
 
 
 # -- triage ---------------------------------------------------------------------------------------------
@@ -270,7 +222,7 @@ def triage(cfg: WatcherConfig, client: ForgejoClient, number: int, check_mode: b
             + "To triage it again, remove the `interactive` label."
         )
     posted = client.add_comment(number, body)
-    labels = set_labels(client, number, [decision_route], [], labels)
+    labels = client.set_issue_labels(number, [decision_route], [], labels)[0]
     result = "queued" if decision_route == lifecycle.QUEUE else "interactive"
     outcome = Outcome(number, "triage", result, one_line(reason), True, labels, log_path=str(log_path))
     outcome.comment_id = int(posted["id"]) if breakdown else None
@@ -304,7 +256,7 @@ def fix(cfg: WatcherConfig, client: ForgejoClient, number: int, check_mode: bool
     labels = [label["name"] for label in issue.get("labels") or []]
     if issue.get("pull_request") or issue.get("state") != "open" or not lifecycle.is_fixable(labels):
         return Outcome(number, "fix", "skipped", "not an open issue queued for the fixer", labels=labels)
-    spent = spend_today(cfg)
+    spent = ledger.spend_today(str(cfg.ledger))
     if spent >= cfg.daily_spend_cap_usd:
         reason = f"daily spend cap reached (${spent:.2f} of ${cfg.daily_spend_cap_usd:.2f}); left queued"
         log_line(cfg.log_dir, reason, number)
@@ -312,7 +264,9 @@ def fix(cfg: WatcherConfig, client: ForgejoClient, number: int, check_mode: bool
     if check_mode:
         return Outcome(number, "fix", "would-fix", changed=True, labels=labels)
     started = time.monotonic()
-    labels = set_labels(client, number, [lifecycle.WORKING], [lifecycle.QUEUE, lifecycle.FAILED], labels)
+    labels = client.set_issue_labels(
+        number, [lifecycle.WORKING], [lifecycle.QUEUE, lifecycle.FAILED], labels
+    )[0]
     log_path = claude_log_path(cfg.log_dir, "fix", number)
     log_line(cfg.log_dir, f"fix started, log {log_path.name}", number)
     outcome = Outcome(number, "fix", "failed", changed=True, labels=labels, log_path=str(log_path))
@@ -356,7 +310,7 @@ def _fix_steps(
         base=cfg.base_branch,
         dev_port=cfg.dev_port,
         test_command=cfg.test_hint,
-        triage_comment=triage_comment_id(cfg, number),
+        triage_comment=ledger.triage_comment_id(str(cfg.ledger), number),
     )
     run = run_agent_on_branch(
         cfg, workspace, cfg.fix, prompt, log_path, outcome, progress, branch, number, "fix"
@@ -395,15 +349,18 @@ def _fix_steps(
         ]
     )
     title = f"Fix #{number}: {one_line(text.title, 120)}"
-    pull, _created = client.create_pull(branch, cfg.base_branch, safe_title(title, secrets, 200), body)
+    # A retried fix edits the PR its first attempt opened, so the body is always this run's.
+    pull, _created, _before = client.ensure_pull(
+        branch, cfg.base_branch, safe_title(title, secrets, 200), body
+    )
     outcome.pr_number, outcome.pr_url = pull["number"], pull.get("html_url")
     progress.stage(f"branch `{branch}` pushed")
     progress.finish(
         f"opened pull request #{pull['number']}: {pull.get('html_url')}", run.cost_usd, run.num_turns
     )
-    outcome.labels = set_labels(
-        client, number, [lifecycle.PR], [lifecycle.WORKING, lifecycle.FAILED], outcome.labels
-    )
+    outcome.labels = client.set_issue_labels(
+        number, [lifecycle.PR], [lifecycle.WORKING, lifecycle.FAILED], outcome.labels
+    )[0]
     outcome.result, outcome.reason = "pr", ""
 
 
@@ -549,9 +506,9 @@ def _finish_failed(
         else:
             status = "routed to a human (`interactive`)" if route == lifecycle.INTERACTIVE else "failed"
             progress.finish(status, outcome.cost_usd, outcome.num_turns, detail=body.strip())
-        outcome.labels = set_labels(
-            client, number, [route], [lifecycle.WORKING, lifecycle.QUEUE], outcome.labels
-        )
+        outcome.labels = client.set_issue_labels(
+            number, [route], [lifecycle.WORKING, lifecycle.QUEUE], outcome.labels
+        )[0]
     except ForgejoError as exc:
         # Forgejo is failing too: the next run finds the issue in claude-working and recovers it.
         outcome.reason = f"{reason}; and labelling the failure failed: {exc}"
@@ -566,7 +523,7 @@ def recover_stale(
     if issues is None:
         stale = client.list_issues(labels=[lifecycle.WORKING])
     else:
-        stale = lifecycle.select_issues(issues, [lifecycle.WORKING])
+        stale = lifecycle.pick(issues, "recover")
     numbers = []
     for issue in stale:
         number = issue["number"]
@@ -579,7 +536,7 @@ def recover_stale(
             "so it is marked `claude-failed`. To retry, add the `claude-queue` label again.",
         )
         labels = sorted(lifecycle.label_names(issue.get("labels") or []))
-        set_labels(client, number, [lifecycle.FAILED], [lifecycle.WORKING, lifecycle.QUEUE], labels)
+        client.set_issue_labels(number, [lifecycle.FAILED], [lifecycle.WORKING, lifecycle.QUEUE], labels)[0]
         log_line(cfg.log_dir, "stale claude-working recovered to claude-failed", number)
         record(cfg, Outcome(number, "recover", "failed", "stale claude-working"))
     return numbers

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ansible.module_utils.slipway import claude, gitops, lifecycle
+from ansible.module_utils.slipway import gitops, ledger, lifecycle
+from ansible.module_utils.slipway.config import WatcherConfig
 from ansible.module_utils.slipway.forgejo import ForgejoClient, ForgejoError
 from ansible.module_utils.slipway.pipeline import (
     FixFailure,
@@ -33,13 +34,11 @@ from ansible.module_utils.slipway.pipeline import (
     remote_url,
     run_agent_on_branch,
     run_verify,
-    set_labels,
-    spend_today,
 )
 from ansible.module_utils.slipway.progress import Progress
 from ansible.module_utils.slipway.prompts import revision_prompt
+from ansible.module_utils.slipway.runlog import claude_log_path, log_line
 from ansible.module_utils.slipway.sanitize import one_line, redact, safe_line, safe_markdown
-from ansible.module_utils.slipway.watcher import WatcherConfig, claude_log_path, log_line
 from ansible.module_utils.slipway.workspace import WorkspaceError, git_for, workspace_for
 
 STAGE = "revise"
@@ -63,7 +62,7 @@ def _starts_with(text: str, word: str) -> bool:
 def handled_marks(cfg: WatcherConfig, pr: int) -> tuple[int, int]:
     """The highest review id and comment id already handled on this PR (from the ledger)."""
     review = comment = 0
-    for entry in claude.read_ledger(str(cfg.ledger)):
+    for entry in ledger.read_ledger(str(cfg.ledger)):
         if entry.get("stage") == STAGE and entry.get("pr") == pr:
             review = max(review, int(entry.get("handled_review") or 0))
             comment = max(comment, int(entry.get("handled_comment") or 0))
@@ -73,7 +72,7 @@ def handled_marks(cfg: WatcherConfig, pr: int) -> tuple[int, int]:
 def attempts(cfg: WatcherConfig, pr: int) -> int:
     return sum(
         1
-        for entry in claude.read_ledger(str(cfg.ledger))
+        for entry in ledger.read_ledger(str(cfg.ledger))
         if entry.get("stage") == STAGE and entry.get("pr") == pr and entry.get("result") in RAN
     )
 
@@ -125,14 +124,12 @@ def revise_all(
     ran = 0
     permissions: dict[str, str] = {}
     if issues is None:
-        candidates = client.list_issues(labels=[lifecycle.PR])
-    else:
-        candidates = lifecycle.select_issues(issues, [lifecycle.PR])
-    for issue in sorted(candidates, key=lambda i: i["number"]):
+        issues = client.list_issues(labels=[lifecycle.PR])
+    for issue in sorted(lifecycle.pick(issues, "revise"), key=lambda i: i["number"]):
         # Label objects when listed here, names in the run's listing (forgejo_issue_info's issues).
         labels = sorted(lifecycle.label_names(issue.get("labels") or []))
         number = int(issue["number"])
-        if issue.get("pull_request") or lifecycle.WORKING in labels or lifecycle.INTERACTIVE in labels:
+        if issue.get("pull_request"):
             continue
         branch = lifecycle.branch_name(number)
         pull = client.open_pull_for(cfg.base_branch, branch)
@@ -169,7 +166,7 @@ def revise_all(
         if ran >= cfg.revision.per_run:
             outcomes.append({**base, "result": "later"})
             continue
-        spent = spend_today(cfg)
+        spent = ledger.spend_today(str(cfg.ledger))
         if spent >= cfg.daily_spend_cap_usd:
             log_line(
                 cfg.log_dir, f"daily spend cap reached (${spent:.2f}); revision of PR #{pr} waits", number
@@ -212,7 +209,7 @@ def revise(
 ) -> Outcome:
     started = time.monotonic()
     branch = lifecycle.branch_name(number)
-    labels = set_labels(client, number, [lifecycle.WORKING], [lifecycle.PR, lifecycle.FAILED], labels)
+    labels = client.set_issue_labels(number, [lifecycle.WORKING], [lifecycle.PR, lifecycle.FAILED], labels)[0]
     log_path = claude_log_path(cfg.log_dir, STAGE, number)
     log_line(cfg.log_dir, f"revision of PR #{pr} started, log {log_path.name}", number)
     outcome = Outcome(number, STAGE, "failed", changed=True, labels=labels, log_path=str(log_path))
@@ -301,9 +298,9 @@ def _revise_steps(
     progress.finish(
         f"pushed {len(commits)} new commit(s) to `{branch}`", run.cost_usd, run.num_turns, detail=detail
     )
-    outcome.labels = set_labels(
-        client, number, [lifecycle.PR], [lifecycle.WORKING, lifecycle.FAILED], outcome.labels
-    )
+    outcome.labels = client.set_issue_labels(
+        number, [lifecycle.PR], [lifecycle.WORKING, lifecycle.FAILED], outcome.labels
+    )[0]
     outcome.result, outcome.reason = "pushed", ""
 
 
@@ -327,9 +324,9 @@ def _failed(
     try:
         status = "refused" if route == lifecycle.INTERACTIVE else "failed"
         progress.finish(status, outcome.cost_usd, outcome.num_turns, detail=body)
-        outcome.labels = set_labels(
-            client, outcome.number, [route], [lifecycle.WORKING, lifecycle.PR], outcome.labels
-        )
+        outcome.labels = client.set_issue_labels(
+            outcome.number, [route], [lifecycle.WORKING, lifecycle.PR], outcome.labels
+        )[0]
     except ForgejoError as exc:
         outcome.reason = f"{reason}; and labelling the failure failed: {exc}"
         log_line(cfg.log_dir, f"could not label the failed revision: {exc}", outcome.number)

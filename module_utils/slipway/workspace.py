@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from ansible.module_utils.slipway import gitops
-from ansible.module_utils.slipway.watcher import (
+from ansible.module_utils.slipway.config import (
     AGENT_MODE_SAME_USER,
     WatcherConfig,
     claude_credentials_present,

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ansible.module_utils.slipway.config import DEFAULT_MODEL_PRICES
 from ansible.module_utils.slipway.model_gateway import price_of
-from ansible.module_utils.slipway.watcher import DEFAULT_MODEL_PRICES
 
 from sandbox.model_double import INPUT_TOKENS, OUTPUT_TOKENS, ModelDouble
 from sandbox.pms1 import Pms1Host, free_port

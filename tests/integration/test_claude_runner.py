@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from module_utils.slipway.claude import DEFAULT_ENV_ALLOW, ClaudeResult, build_env, log_tail, run_claude
+from ansible.module_utils.slipway.claude import DEFAULT_ENV_ALLOW, ClaudeResult, build_env, run_claude
+from ansible.module_utils.slipway.runlog import log_tail
 
 pytest.register_assert_rewrite("tests.claude_fixtures")
 from tests.claude_fixtures import UnprivilegedUser, claude_env_for

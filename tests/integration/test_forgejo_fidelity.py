@@ -11,8 +11,8 @@ import urllib.parse
 
 import httpx
 import pytest
+from ansible.module_utils.slipway.forgejo import ForgejoClient, ForgejoConfig, ForgejoError
 
-from module_utils.slipway.forgejo import ForgejoClient, ForgejoConfig, ForgejoError
 from sandbox.forgejo_double import ForgejoDouble
 from tests.integration.test_forgejo_double_api import authed_url, client, git, push_branch
 

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from module_utils.slipway.claude import DEFAULT_ENV_ALLOW, build_argv, build_env, supervised
+from ansible.module_utils.slipway.claude import DEFAULT_ENV_ALLOW, build_argv, build_env, supervised
 
 PARENT_ENV = {
     "HOME": "/home/autofix",

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from module_utils.slipway.claude import append_ledger, log_tail, spend_since
+from ansible.module_utils.slipway.ledger import append_ledger, spend_since
+from ansible.module_utils.slipway.runlog import log_tail
 
 
 def test_a_ledger_record_is_one_json_line_with_a_utc_timestamp(tmp_path):

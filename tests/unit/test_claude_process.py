@@ -9,9 +9,8 @@ import textwrap
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from module_utils.slipway.claude import STDERR_MARK, descendants, run_claude, session_members
+from ansible.module_utils.slipway.claude import STDERR_MARK, run_claude
+from ansible.module_utils.slipway.proc import descendants, session_members
 
 FAKE_CLI = textwrap.dedent(
     """\

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from module_utils.slipway.claude import find_result, one_line, parse_result_line, result_from
+from ansible.module_utils.slipway.claude import find_result, one_line, parse_result_line, result_from
 
 SUCCESS = {
     "type": "result",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from ansible.module_utils.slipway import agent_sandbox, model_gateway
-from ansible.module_utils.slipway.watcher import DEFAULT_MODEL_PRICES
+from ansible.module_utils.slipway.config import DEFAULT_MODEL_PRICES
 
 from sandbox.model_double import INPUT_TOKENS, OUTPUT_TOKENS, ModelDouble
 from tests.unit.test_hostile_input import _agent_run

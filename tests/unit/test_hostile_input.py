@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from ansible.module_utils.slipway import claude, lifecycle, prompts, sanitize
-from ansible.module_utils.slipway.watcher import claude_log_path
+from ansible.module_utils.slipway.runlog import claude_log_path
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE_TITLE = "$(rm -rf ~); `id` ../../etc/passwd\n--dangerously-skip-permissions -p @admin <!-- x -->"

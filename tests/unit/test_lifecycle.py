@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from ansible.module_utils.slipway import lifecycle
 from jinja2 import Environment
 
-from module_utils.slipway import lifecycle
 from tests.filters import load_filters
 
 
@@ -81,7 +81,7 @@ def test_filters_render_in_jinja():
     assert out == "interactive interactive claude/issue-5 False False"
 
 
-def test_select_issues_splits_one_listing_by_stage_as_the_label_filters_did():
+def test_each_step_picks_its_issues_from_one_listing():
     issues = [
         {"number": 1, "labels": ["portal"]},
         {"number": 2, "labels": ["portal", "claude-queue"]},
@@ -89,10 +89,26 @@ def test_select_issues_splits_one_listing_by_stage_as_the_label_filters_did():
         {"number": 4, "labels": ["claude-queue", "interactive"]},
         {"number": 5, "labels": ["portal", "claude-working", "claude-queue"]},
         {"number": 6, "labels": []},
+        {"number": 7, "labels": ["portal", "claude-pr"]},
+        {"number": 8, "labels": ["claude-pr", "interactive"]},
+        {"number": 9, "labels": ["portal", "claude-failed"]},
+        {"number": 10, "labels": ["portal"]},
     ]
-    decisions = ["interactive", "claude-queue", "claude-working", "claude-pr", "claude-failed"]
-    pick = load_filters()["slipway_select"]
-    assert [i["number"] for i in pick(issues, ["portal"], decisions)] == [1]
-    assert [i["number"] for i in pick(issues, ["claude-queue"], ["interactive", "claude-working"])] == [2, 3]
-    assert [i["number"] for i in lifecycle.select_issues(issues, ["claude-working"])] == [5]
-    assert lifecycle.select_issues([], ["portal"]) == []
+    pick = load_filters()["slipway_pick"]
+    assert [i["number"] for i in pick(issues, "triage")] == [1, 10]
+    assert [i["number"] for i in pick(issues, "triage", 1)] == [1]
+    assert [i["number"] for i in pick(issues, "fix")] == [2, 3]  # never interactive, never claude-working
+    assert [i["number"] for i in pick(issues, "recover")] == [5]
+    assert [i["number"] for i in pick(issues, "revise")] == [7]
+    assert pick(issues, "fix", 0) == []
+    assert lifecycle.pick([], "triage") == []
+    with pytest.raises(ValueError, match="unknown watcher step"):
+        lifecycle.pick(issues, "deploy")
+
+
+def test_the_pipeline_rechecks_with_the_same_rule_the_playbook_picks_with():
+    """The fixer's own check on the issue it is given is the pick's rule: an issue both queued and in
+    claude-working (a fix running) is neither picked nor fixed."""
+    labels = ["claude-queue", "claude-working"]
+    assert not lifecycle.is_fixable(labels)
+    assert lifecycle.pick([{"number": 1, "labels": labels}], "fix") == []

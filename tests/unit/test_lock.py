@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from ansible.module_utils.slipway.watcher import acquire_run_lock
+from ansible.module_utils.slipway.lock import acquire_run_lock
 
 
 def sleeper() -> subprocess.Popen:

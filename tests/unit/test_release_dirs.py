@@ -6,9 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from module_utils.slipway import watcher
-from module_utils.slipway.release import BUILT_MARKER, plan_prune, release_stamp, remove_releases, valid_tag
+from ansible.module_utils.slipway import proc
+from ansible.module_utils.slipway.release import (
+    BUILT_MARKER,
+    plan_prune,
+    release_stamp,
+    remove_releases,
+    valid_tag,
+)
 
 
 @pytest.mark.parametrize("tag", ["v0.0.1", "v1.2.3", "v10.20.30"])
@@ -73,8 +78,8 @@ def test_removing_refuses_names_that_leave_the_releases_dir(tmp_path: Path) -> N
 
 
 def _fake_process_tree(monkeypatch: pytest.MonkeyPatch, tree: dict[int, tuple[int, list[str]]]) -> None:
-    monkeypatch.setattr(watcher, "_ppid", lambda pid: tree.get(pid, (0, []))[0])
-    monkeypatch.setattr(watcher, "_cmdline", lambda pid: tree.get(pid, (0, []))[1])
+    monkeypatch.setattr(proc, "ppid", lambda pid: tree.get(pid, (0, []))[0])
+    monkeypatch.setattr(proc, "cmdline", lambda pid: tree.get(pid, (0, []))[1])
 
 
 def test_over_ssh_the_lock_follows_the_sshd_session(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,7 +94,7 @@ def test_over_ssh_the_lock_follows_the_sshd_session(monkeypatch: pytest.MonkeyPa
             40: (1, ["sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups"]),
         },
     )
-    assert watcher.playbook_pid(500) == 110
+    assert proc.playbook_pid(500) == 110
 
 
 def test_locally_the_lock_follows_ansible_playbook(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,11 +108,11 @@ def test_locally_the_lock_follows_ansible_playbook(monkeypatch: pytest.MonkeyPat
             110: (1, ["sshd: deploy@pts/0"]),
         },
     )
-    assert watcher.playbook_pid(500) == 499
+    assert proc.playbook_pid(500) == 499
 
 
 def test_rollback_goes_to_the_newest_earlier_release_skipping_bad_ones(tmp_path: Path) -> None:
-    from module_utils.slipway.release import BAD_MARKER, migrations, rollback_target
+    from ansible.module_utils.slipway.release import BAD_MARKER, migrations, rollback_target
 
     for name in ("v0.1.0-20260101T000000Z", "v0.1.1-20260102T000000Z", "v0.1.4-20260103T000000Z"):
         _release(tmp_path, name)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ansible.module_utils.slipway.watcher import acquire_run_lock
+from ansible.module_utils.slipway.lock import acquire_run_lock
 
 from scripts import release_status
 

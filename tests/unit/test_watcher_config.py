@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from ansible.module_utils.slipway.watcher import ConfigError, claude_credentials_present, load_config
+from ansible.module_utils.slipway.config import ConfigError, claude_credentials_present, load_config
 
 MINIMAL = {
     "repo": "shad0w/pelagia-portal",

@@ -1,4 +1,4 @@
-"""The watcher's configuration (``watcher.config.json``), its log, and the run lock.
+"""The watcher's configuration (``watcher.config.json``), read and checked in one place.
 
 The configuration file holds the Forgejo token; modules read it themselves so the token never passes
 through Ansible variables, task arguments or output.
@@ -6,18 +6,12 @@ through Ansible variables, task arguments or output.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ansible.module_utils.slipway.claude import proc_stat
 from ansible.module_utils.slipway.gitops import DEFAULT_PROTECTED
 from ansible.module_utils.slipway.sanitize import credential_values
 
@@ -284,141 +278,3 @@ def claude_credentials_present(cfg: WatcherConfig, environ: dict[str, str] | Non
     if environ.get("ANTHROPIC_API_KEY") or cfg.claude_env.get("ANTHROPIC_API_KEY"):
         return True
     return cfg.credentials_file.is_file()
-
-
-# -- the watcher log ------------------------------------------------------------------------------
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-def log_line(log_dir: Path, message: str, issue: int | None = None) -> None:
-    """Append one line to ``logs/watcher-<date>.log``."""
-    stamp = now_utc()
-    log_dir.mkdir(parents=True, exist_ok=True)
-    prefix = f"{stamp.isoformat(timespec='seconds')} [pid {os.getpid()}]"
-    if issue is not None:
-        prefix += f" #{issue}"
-    with open(log_dir / f"watcher-{stamp:%Y-%m-%d}.log", "a", encoding="utf-8") as handle:
-        handle.write(f"{prefix} {message}\n")
-
-
-def claude_log_path(log_dir: Path, stage: str, issue: int) -> Path:
-    return log_dir / f"claude-{stage}-{issue}-{now_utc():%Y%m%dT%H%M%SZ}.log"
-
-
-def prune_logs(log_dir: Path, days: int) -> int:
-    """Delete watcher and Claude logs older than ``days``; the ledger and cron.log are kept."""
-    if days <= 0 or not log_dir.is_dir():
-        return 0
-    cutoff = time.time() - days * 86400
-    removed = 0
-    for path in log_dir.glob("*.log"):
-        if path.name.startswith(("watcher-", "claude-")) and path.stat().st_mtime < cutoff:
-            path.unlink()
-            removed += 1
-    return removed
-
-
-# -- the lock -----------------------------------------------------------------------------------------
-
-_HOLDER = """
-import os, sys, time
-pid, start = int(sys.argv[1]), sys.argv[2]
-def start_of(p):
-    try:
-        with open(f"/proc/{p}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return None if fields[0] in ("Z", "X") else fields[19]
-while start_of(pid) == start:
-    time.sleep(0.2)
-"""
-
-
-def _start_time(pid: int) -> str | None:
-    fields = proc_stat(pid)
-    return fields[19] if fields else None
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return [part.decode(errors="replace") for part in handle.read().split(b"\0") if part]
-    except OSError:
-        return []
-
-
-def _ppid(pid: int) -> int:
-    fields = proc_stat(pid)
-    return int(fields[1]) if fields else 0
-
-
-def _is_sshd_session(argv: list[str]) -> bool:
-    """``sshd: user@notty`` (or ``sshd: user [priv]``), not the listener nor the daemon itself."""
-    return bool(argv) and argv[0].startswith("sshd: ") and "[listener]" not in argv[0]
-
-
-def playbook_pid(start: int | None = None) -> int:
-    """The process whose life the run lock follows.
-
-    Locally (``-c local``) that is the outermost ``ansible-playbook`` above this module. On a host
-    reached over ssh there is no ``ansible-playbook`` above it (the chain is sshd -> sh [-> sudo -> sh]
-    -> python), so it is the nearest sshd session process: with ssh multiplexing (Ansible's default
-    ControlMaster/ControlPersist) one session carries every task of the run and ends when the
-    controller's master connection does (``meta: reset_connection``, or ControlPersist after a
-    killed run). Without either, the parent process (e.g. a module run by hand)."""
-    pid, found, session = start or os.getpid(), 0, 0
-    while pid > 1:
-        pid = _ppid(pid)
-        argv = _cmdline(pid)
-        if any(part.endswith("ansible-playbook") for part in argv[:2]):
-            found = pid
-        elif not session and _is_sshd_session(argv):
-            session = pid
-    return found or session or os.getppid()
-
-
-@dataclass
-class LockResult:
-    acquired: bool
-    holder: str  # who holds it, when not acquired
-    waited_s: float
-
-
-def acquire_run_lock(path: Path, owner_pid: int, what: str, wait_s: float = 0.0) -> LockResult:
-    """Take an exclusive flock on ``path`` on behalf of ``owner_pid`` and keep it until that process
-    ends (a small holder process keeps the descriptor): a dead run can never leave the lock behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    started = time.monotonic()
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() - started >= wait_s:
-                    holder = os.pread(fd, 400, 0).decode(errors="replace").strip() or "another process"
-                    return LockResult(False, holder, time.monotonic() - started)
-                time.sleep(0.25)
-        start = _start_time(owner_pid)
-        if start is None:
-            raise RuntimeError(f"the process {owner_pid} the lock is for is gone")
-        info = f"{what} (pid {owner_pid}, since {now_utc().isoformat(timespec='seconds')})"
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, info.encode(), 0)
-        subprocess.Popen(  # noqa: S603 - fixed interpreter and source, no shell
-            [sys.executable, "-c", _HOLDER, str(owner_pid), start],
-            pass_fds=(fd,),
-            start_new_session=True,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            close_fds=True,
-        )
-        return LockResult(True, info, time.monotonic() - started)
-    finally:
-        os.close(fd)
