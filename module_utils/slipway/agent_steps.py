@@ -4,7 +4,7 @@
 transient systemd unit as the agent user; nothing here runs with more than the agent's rights. The
 settings file is the root-owned agent.json (read-only to the agent); data travels on stdin/stdout.
 
-  sync --base B [--branch X] [--origin URL]   stdin: bundle with refs/heads/B; reset the clone
+  sync --base B [--branch X]                  stdin: bundle with refs/heads/B; reset the clone
   finish --branch X --message M               commit what Claude left; JSON on stdout
   bundle --branch X --base-commit C           stdout: a git bundle of C..X
   verify --branch X --commit C                stdin: bundle of X; fresh checkout of C, then verify
@@ -25,6 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import agent_protocol as protocol  # noqa: E402 - installed beside this file, root-owned
 import gitops  # noqa: E402 - installed beside this file, root-owned
 
 VERIFY_DIR = ".slipway-verify"
@@ -70,9 +71,9 @@ def canonical_git_config(clone: Path, origin: str | None) -> None:
 
 
 def cmd_sync(settings: dict, args: list[str]) -> int:
-    opts = _options(args, ("--base", "--branch", "--origin"))
+    opts = protocol.step_options("sync", args)
     clone = Path(settings["clone"])
-    canonical_git_config(clone, opts.get("--origin") or settings.get("origin"))
+    canonical_git_config(clone, settings.get("origin"))
     g = _git(settings)
     with tempfile.TemporaryDirectory(prefix="agent-sync-") as tmp:
         bundle = Path(tmp) / "base.bundle"
@@ -90,7 +91,7 @@ def cmd_sync(settings: dict, args: list[str]) -> int:
 
 
 def cmd_finish(settings: dict, args: list[str]) -> int:
-    opts = _options(args, ("--branch", "--message"))
+    opts = protocol.step_options("finish", args)
     g, clone = _git(settings), Path(settings["clone"])
     on_branch = gitops.current_branch(g, clone) == opts["--branch"]
     committed = on_branch and gitops.commit_leftovers(g, clone, opts["--message"][:200])
@@ -99,7 +100,7 @@ def cmd_finish(settings: dict, args: list[str]) -> int:
 
 
 def cmd_bundle(settings: dict, args: list[str]) -> int:
-    opts = _options(args, ("--branch", "--base-commit"))
+    opts = protocol.step_options("bundle", args)
     g = _git(settings)
     with tempfile.TemporaryDirectory(prefix="agent-bundle-") as tmp:
         bundle = Path(tmp) / "branch.bundle"
@@ -122,7 +123,7 @@ def cmd_verify(settings: dict, args: list[str]) -> int:
     """Check out exactly ``--commit`` fresh (from the clone's objects plus the watcher's bundle of the
     branch), copy the files verify needs from the clone (its ``.env``), run the setup and the verify
     command there, within the verify timeout. Nothing Claude left in the clone's work tree runs."""
-    opts = _options(args, ("--branch", "--commit"))
+    opts = protocol.step_options("verify", args)
     g, clone = _git(settings), Path(settings["clone"])
     tree = Path(settings["home"]) / VERIFY_DIR
     if tree.exists() or tree.is_symlink():
@@ -153,20 +154,24 @@ def cmd_verify(settings: dict, args: list[str]) -> int:
         "LANG": "C.UTF-8",
         "CI": "1",
     }
-    deadline = time.monotonic() + int(settings.get("verifyTimeoutSeconds", 900))
-    for label, argv in (("setup", settings.get("verifySetup") or []), ("verify", settings["verifyCommand"])):
+    timeout = protocol.verify_timeout(settings)
+    deadline = time.monotonic() + timeout
+    for label, argv in (
+        ("setup", settings.get("verifySetup") or []),
+        ("verify", protocol.verify_command(settings)),
+    ):
         if not argv:
             continue
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            print(f"{label}: timed out after {settings.get('verifyTimeoutSeconds', 900)}s")
+            print(f"{label}: timed out after {timeout}s")
             return 124
         try:
             proc = subprocess.run(
                 argv, cwd=tree, env=env, capture_output=True, text=True, timeout=remaining, check=False
             )
         except subprocess.TimeoutExpired:
-            print(f"{label}: timed out after {settings.get('verifyTimeoutSeconds', 900)}s")
+            print(f"{label}: timed out after {timeout}s")
             return 124
         except OSError as exc:
             print(f"{label}: could not run: {exc}")
@@ -195,16 +200,6 @@ def cmd_claude(settings: dict, args: list[str]) -> int:
     return 127
 
 
-def _options(args: list[str], names: tuple[str, ...]) -> dict[str, str]:
-    opts, i = {}, 0
-    while i < len(args):
-        if args[i] not in names or i + 1 >= len(args):
-            raise SystemExit(f"agent-steps: unexpected argument {args[i]!r}")
-        opts[args[i]] = args[i + 1]
-        i += 2
-    return opts
-
-
 STEPS = {
     "sync": cmd_sync,
     "finish": cmd_finish,
@@ -221,7 +216,7 @@ def main(argv: list[str]) -> int:
     settings = json.loads(Path(argv[1]).read_text())
     try:
         return STEPS[argv[2]](settings, argv[3:])
-    except gitops.GitError as exc:
+    except (gitops.GitError, protocol.ProtocolError) as exc:
         sys.stderr.write(f"agent-steps: {exc}\n")
         return 1
 

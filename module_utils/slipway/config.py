@@ -28,6 +28,9 @@ DEFAULT_MODEL_PRICES: dict[str, dict[str, float]] = {
 DEFAULT_TEST_HINT = "cd App && set -a; . ./.env; set +a; pnpm test:integration"
 
 
+# In agent mode these live in the agent's settings (agent.json) only: what runs is what is reported.
+AGENT_OWNED_KEYS = ("verifyCommand", "verifyTimeoutSeconds", "devPort")
+
 AGENT_MODE_AGENT = "agent"
 AGENT_MODE_SAME_USER = "same-user"
 
@@ -78,6 +81,7 @@ class WatcherConfig:
     forgejo_retries: int = 3
     agent_user: str = ""  # empty: the watcher's own user runs Claude (agentMode "same-user" only)
     agent_runner: str = "/usr/local/libexec/slipway/agent-run"
+    agent_settings: str = "/etc/slipway/agent.json"  # agent mode: where the verify command lives
     model_prices: dict[str, dict[str, float]] = field(default_factory=lambda: dict(DEFAULT_MODEL_PRICES))
     agent_mode: str = AGENT_MODE_AGENT  # "agent" or "same-user" (set explicitly, for development)
 
@@ -105,7 +109,9 @@ class WatcherConfig:
             "log_dir": str(self.log_dir),
             "ledger": str(self.ledger),
             "lock_file": str(self.lock_file),
-            "dev_port": self.dev_port,
+            # In agent mode the dev port is the agent's (agent_settings), not this file's.
+            "dev_port": None if self.agent_mode == AGENT_MODE_AGENT else self.dev_port,
+            "agent_settings": self.agent_settings if self.agent_mode == AGENT_MODE_AGENT else None,
             "triage_per_run": self.triage.per_run,
             "fix_per_run": self.fix.per_run,
             "revision_per_run": self.revision.per_run,
@@ -241,9 +247,18 @@ def _from_raw(raw: dict, path: Path, home: Path) -> WatcherConfig:
         agent_runner=_typed(
             _typed(raw, "agent", dict, {}), "runner", str, "/usr/local/libexec/slipway/agent-run"
         ),
+        agent_settings=_typed(_typed(raw, "agent", dict, {}), "settings", str, "/etc/slipway/agent.json"),
         model_prices=_prices(raw),
         agent_mode=_agent_mode(raw),
     )
+    if cfg.agent_mode == AGENT_MODE_AGENT:
+        doubled = [key for key in AGENT_OWNED_KEYS if key in raw]
+        if doubled:
+            raise ConfigError(
+                f"{', '.join(repr(k) for k in doubled)}: in agent mode the agent's settings "
+                f"({cfg.agent_settings}, written by the slipway_agent role) are the one source of the verify "
+                "command, its timeout and the dev port; remove them here"
+            )
     if not cfg.forgejo_url.startswith(("http://", "https://")):
         raise ConfigError("'forgejoUrl' must start with http:// or https://")
     if cfg.repo.count("/") != 1:

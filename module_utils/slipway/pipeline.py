@@ -15,6 +15,7 @@ from pathlib import Path
 from secrets import token_hex
 from typing import Any
 
+from ansible.module_utils.slipway import agent_protocol as protocol
 from ansible.module_utils.slipway import claude, gitops, ledger, lifecycle
 from ansible.module_utils.slipway.config import StageBudget, WatcherConfig
 from ansible.module_utils.slipway.forgejo import ForgejoClient, ForgejoError
@@ -40,9 +41,9 @@ from ansible.module_utils.slipway.workspace import (
     workspace_for,
 )
 
-# Tools that cannot run or write anything: no Bash at all (``git grep -O``, ``git log --output=`` ...).
-# In agent mode, agent-run enforces this list and runs triage with the clone read-only.
-TRIAGE_TOOLS = ["Read", "Grep", "Glob", "LS"]
+# Tools that cannot run or write anything (the agent protocol's list): in agent mode, agent-run enforces
+# it and runs triage with the clone read-only.
+TRIAGE_TOOLS = list(protocol.READ_ONLY_TOOLS)
 
 
 @dataclass
@@ -308,7 +309,7 @@ def _fix_steps(
         text,
         branch=branch,
         base=cfg.base_branch,
-        dev_port=cfg.dev_port,
+        dev_port=workspace.dev_port,
         test_command=cfg.test_hint,
         triage_comment=ledger.triage_comment_id(str(cfg.ledger), number),
     )
@@ -331,7 +332,8 @@ def _fix_steps(
         gitops.drop_branch(git, cfg.mirror_dir, branch)
         raise
     secrets = cfg.secrets()
-    command = code_span(redact(one_line(" ".join(cfg.verify_command), 200), secrets))
+    # The command that ran: the agent's own (agent.json) in agent mode, the watcher's in same-user mode.
+    command = code_span(redact(one_line(" ".join(workspace.verify_command), 200), secrets))
     body = "\n".join(
         [
             f"Fixes #{number}",
@@ -434,7 +436,7 @@ def run_verify(
     took = time.monotonic() - started
     verify_log = claude_log_path(cfg.log_dir, "verify", number)
     cfg.log_dir.mkdir(parents=True, exist_ok=True)
-    command = one_line(" ".join(cfg.verify_command), 500)
+    command = one_line(" ".join(workspace.verify_command), 500)
     status = "passed" if verified else "failed"
     verify_log.write_text(
         redact(f"$ {command}\n{status} after {took:.1f} s\n\n{output}\n", cfg.secrets()), encoding="utf-8"

@@ -252,7 +252,9 @@ def _revise_steps(
     workspace.sync(branch, branch)
     progress.stage(f"clone on `{branch}` at {head[:12]}, the pull request's head")
     feedback = [item for trigger in triggers for item in trigger.feedback]
-    prompt = revision_prompt(text, feedback, branch=branch, dev_port=cfg.dev_port, test_command=cfg.test_hint)
+    prompt = revision_prompt(
+        text, feedback, branch=branch, dev_port=workspace.dev_port, test_command=cfg.test_hint
+    )
     run = run_agent_on_branch(
         cfg, workspace, cfg.revision, prompt, log_path, outcome, progress, branch, number, "revision"
     )

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from ansible.module_utils.slipway import agent_protocol as protocol
 from ansible.module_utils.slipway import gitops
 from ansible.module_utils.slipway.config import (
     AGENT_MODE_SAME_USER,
@@ -48,6 +49,10 @@ class LocalWorkspace:
         self.cfg = cfg
         self.git = git_for(cfg)
         self.cwd = str(cfg.autofix_dir)
+        # Same-user mode: the verify command, its timeout and the dev port are watcher.config.json's.
+        self.verify_command = list(cfg.verify_command)
+        self.verify_timeout = cfg.verify_timeout_seconds
+        self.dev_port = cfg.dev_port
 
     def credentials_present(self) -> bool:
         return claude_credentials_present(self.cfg)
@@ -77,24 +82,24 @@ class LocalWorkspace:
         """Same-user (development) mode: the verify command in the clone itself, uncontained."""
         try:
             proc = subprocess.run(  # noqa: S603 - an argument list from the operator's configuration
-                self.cfg.verify_command,
+                self.verify_command,
                 cwd=self.cfg.autofix_dir,
                 env=verify_env(self.cfg),
                 capture_output=True,
                 text=True,
-                timeout=self.cfg.verify_timeout_seconds,
+                timeout=self.verify_timeout,
                 check=False,
                 start_new_session=True,
             )
         except subprocess.TimeoutExpired:
-            return False, f"timed out after {self.cfg.verify_timeout_seconds}s"
+            return False, f"timed out after {self.verify_timeout}s"
         except OSError as exc:
             return False, f"could not run: {exc}"
         return proc.returncode == 0, _verify_report(proc.returncode, proc.stdout + proc.stderr)
 
     def free_port(self) -> None:
         subprocess.run(  # noqa: S603 - fixed argv
-            ["fuser", "-k", "-n", "tcp", str(self.cfg.dev_port)],
+            ["fuser", "-k", "-n", "tcp", str(self.dev_port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             timeout=30,
@@ -104,19 +109,44 @@ class LocalWorkspace:
 
 class AgentWorkspace:
     """The clone belongs to the agent user; every step goes through ``sudo -n agent-run`` (root), which
-    runs it as the agent inside a contained unit of its own (see agent-run)."""
+    runs it as the agent inside a contained unit of its own (see agent-run). Requests are built by the
+    agent protocol (agent_protocol.py, which agent-run checks them with), and the verify command, its
+    timeout and the dev port are the agent's own settings (agent.json): what runs is what is reported."""
 
     def __init__(self, cfg: WatcherConfig):
         self.cfg = cfg
         self.git = git_for(cfg)
         self.cwd = str(cfg.home)
         self.prefix = ["sudo", "-n", "--", cfg.agent_runner]
+        self._settings: dict | None = None
+
+    @property
+    def settings(self) -> dict:
+        if self._settings is None:
+            try:
+                self._settings = protocol.load_settings(self.cfg.agent_settings)
+            except protocol.ProtocolError as exc:
+                raise WorkspaceError(str(exc)) from None
+        return self._settings
+
+    @property
+    def verify_command(self) -> list[str]:
+        return protocol.verify_command(self.settings)
+
+    @property
+    def verify_timeout(self) -> int:
+        return protocol.verify_timeout(self.settings)
+
+    @property
+    def dev_port(self) -> int:
+        return protocol.dev_port(self.settings)
 
     def _call(
-        self, *args: str, stdin: bytes | None = None, timeout: float = 600
+        self, command: str, stdin: bytes | None = None, timeout: float = 600, **options: str | None
     ) -> subprocess.CompletedProcess:
+        args = protocol.request(command, **options)
         try:
-            return subprocess.run(  # noqa: S603 - fixed program, validated arguments
+            return subprocess.run(  # noqa: S603 - fixed program, arguments checked by the protocol
                 [*self.prefix, *args],
                 input=stdin if stdin is not None else b"",
                 capture_output=True,
@@ -125,14 +155,16 @@ class AgentWorkspace:
                 env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
             )
         except subprocess.TimeoutExpired as exc:
-            raise WorkspaceError(f"agent-run {args[0]} timed out after {timeout:.0f}s") from exc
+            raise WorkspaceError(f"agent-run {command} timed out after {timeout:.0f}s") from exc
 
-    def _checked(self, *args: str, stdin: bytes | None = None, timeout: float = 600) -> bytes:
-        proc = self._call(*args, stdin=stdin, timeout=timeout)
+    def _checked(
+        self, command: str, stdin: bytes | None = None, timeout: float = 600, **options: str | None
+    ) -> bytes:
+        proc = self._call(command, stdin=stdin, timeout=timeout, **options)
         if proc.returncode != 0:
             detail = proc.stderr.decode(errors="replace").strip().splitlines()
             raise WorkspaceError(
-                f"agent-run {args[0]} failed: {detail[-1] if detail else f'exit {proc.returncode}'}"
+                f"agent-run {command} failed: {detail[-1] if detail else f'exit {proc.returncode}'}"
             )
         return proc.stdout
 
@@ -145,15 +177,14 @@ class AgentWorkspace:
             self.git.run(
                 ["bundle", "create", "-q", str(bundle), f"refs/heads/{base}"], git_dir=self.cfg.mirror_dir
             )
-            args = ["sync", "--base", base] + (["--branch", branch] if branch else [])
-            return self._checked(*args, stdin=bundle.read_bytes()).decode().strip()
+            return self._checked("sync", stdin=bundle.read_bytes(), base=base, branch=branch).decode().strip()
 
     def claude_command(self, run_id: str) -> tuple[str, list[str] | None, list[str]]:
         return "claude", self.prefix, ["--run-id", run_id]
 
     def measured_usage(self, run_id: str) -> dict | None:
         """What the model gateway measured for the run (never what the agent printed)."""
-        proc = self._call("usage", "--run-id", run_id, timeout=60)
+        proc = self._call("usage", timeout=60, run_id=run_id)
         if proc.returncode != 0:
             return None
         try:
@@ -163,11 +194,11 @@ class AgentWorkspace:
         return usage if isinstance(usage, dict) and usage.get("measured_by") == "gateway" else None
 
     def finish(self, branch: str, message: str) -> bool:
-        out = self._checked("finish", "--branch", branch, "--message", message)
+        out = self._checked("finish", branch=branch, message=message[: protocol.MESSAGE_MAX])
         return bool(json.loads(out.decode()).get("on_branch"))
 
     def export(self, branch: str, base_commit: str) -> None:
-        data = self._checked("bundle", "--branch", branch, "--base-commit", base_commit)
+        data = self._checked("bundle", branch=branch, base_commit=base_commit)
         with tempfile.TemporaryDirectory(prefix="slipway-bundle-") as tmp:
             bundle = Path(tmp) / "branch.bundle"
             bundle.write_bytes(data)
@@ -185,13 +216,7 @@ class AgentWorkspace:
             data = bundle.read_bytes()
         try:
             proc = self._call(
-                "verify",
-                "--branch",
-                branch,
-                "--commit",
-                commit,
-                stdin=data,
-                timeout=self.cfg.verify_timeout_seconds + 60,
+                "verify", stdin=data, timeout=self.verify_timeout + 60, branch=branch, commit=commit
             )
         except WorkspaceError as exc:
             return False, str(exc)

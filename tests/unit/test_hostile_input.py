@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,10 @@ def test_agent_output_posted_back_is_text_without_mentions_or_hidden_html():
 
 
 def _agent_run():
+    """agent-run as installed: its modules (agent_protocol, ...) importable beside it, as in its LIB."""
+    lib = str(ROOT / "module_utils" / "slipway")
+    if lib not in sys.path:
+        sys.path.append(lib)
     loader = importlib.machinery.SourceFileLoader(
         "agent_run", str(ROOT / "roles/slipway_agent/files/agent-run")
     )
@@ -115,4 +120,4 @@ def test_agent_run_refuses_flags_outside_its_allow_list(flags, capsys):
 
 @pytest.mark.parametrize("name", ["main; rm -rf /", "-fdx", "../../etc", "a b", "x" * 200, "$(id)"])
 def test_agent_run_refuses_branch_names_that_are_not_plain(name):
-    assert not _agent_run().BRANCH.match(name)
+    assert not _agent_run().protocol.BRANCH.match(name)
