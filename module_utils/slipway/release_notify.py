@@ -6,7 +6,9 @@ pull requests whose merge commit is one of them; the issues their title or body 
 ``Closes``, ``Resolves`` and their forms, ``#N`` or ``owner/repo#N`` of this repository), and the
 issues those commits' own messages close (Forgejo closes those on push to the default branch).
 
-Standard library only (``urllib``): the module runs with pms1's system Python, which has no httpx.
+Standard library only (``urllib``): the module runs with pms1's system Python, which has no httpx, so
+it cannot use the project's Forgejo client (forgejo.py); it reads the token through the watcher's one
+configuration reader (config.py).
 The token is read from the watcher's configuration file by this code on the host, so it never travels
 through Ansible variables, task arguments, a command line or a log.
 """
@@ -26,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from ansible.module_utils.slipway.config import ConfigError, load_config
 
 DEPLOYED = "deployed"
 ROLLED_BACK = "rolled_back"
@@ -179,20 +183,16 @@ class Settings:
 
 
 def read_settings(path: str) -> Settings:
-    """forgejoUrl, repo and token from watcher.config.json (nothing else of it is needed here)."""
+    """forgejoUrl, repo and token from watcher.config.json, read and checked by the watcher's own
+    reader (config.load_config: one definition of that file). FileNotFoundError when it is absent."""
     cfg_path = Path(path).expanduser()
+    if not cfg_path.exists():
+        raise FileNotFoundError(f"{cfg_path} does not exist")
     try:
-        raw = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{cfg_path} does not exist") from None
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read {cfg_path}: {type(exc).__name__}") from None
-    if not isinstance(raw, dict) or not raw.get("repo") or not raw.get("token"):
-        raise ValueError(f"{cfg_path} lacks 'repo' or 'token'")
-    url = str(raw.get("forgejoUrl") or "http://127.0.0.1:3001")
-    if not url.startswith(("http://", "https://")) or str(raw["repo"]).count("/") != 1:
-        raise ValueError(f"{cfg_path}: forgejoUrl or repo is malformed")
-    return Settings(url.rstrip("/"), str(raw["repo"]), str(raw["token"]))
+        cfg = load_config(cfg_path)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    return Settings(cfg.forgejo_url.rstrip("/"), cfg.repo, cfg.token)
 
 
 class Forgejo:

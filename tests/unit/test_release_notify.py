@@ -186,14 +186,15 @@ def test_the_record_keeps_the_latest_release_of_each_issue(tmp_path: Path) -> No
 
 def test_settings_come_from_the_watcher_config_and_bad_ones_are_refused(tmp_path: Path) -> None:
     cfg = tmp_path / "watcher.config.json"
-    cfg.write_text(json.dumps({"repo": REPO, "token": "t0k", "claudeExe": "/x"}))
+    base = {"repo": REPO, "token": "t0k", "claudeExe": "/x", "agentMode": "same-user"}
+    cfg.write_text(json.dumps(base))
     settings = read_settings(str(cfg))
     assert (settings.url, settings.repo, settings.token) == ("http://127.0.0.1:3001", REPO, "t0k")
-    cfg.write_text(json.dumps({"repo": REPO, "token": "t0k", "forgejoUrl": "file:///etc/passwd"}))
-    with pytest.raises(ValueError, match="malformed"):
+    cfg.write_text(json.dumps({**base, "forgejoUrl": "file:///etc/passwd"}))
+    with pytest.raises(ValueError, match="must start with http"):
         read_settings(str(cfg))
     cfg.write_text("{")
-    with pytest.raises(ValueError, match="cannot read") as info:
+    with pytest.raises(ValueError, match="not valid JSON") as info:
         read_settings(str(cfg))
     assert "t0k" not in str(info.value)
     with pytest.raises(FileNotFoundError):
