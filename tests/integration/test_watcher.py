@@ -407,6 +407,9 @@ def test_requeue_after_the_pull_request_was_closed_opens_a_new_one_on_the_same_b
         r.status for r in watcher.forgejo.api_requests() if r.method == "POST" and r.path.endswith("/pulls")
     ]
     assert statuses[-1] == 409
+    # ... and the open PR now carries this attempt's summary, not the one its first attempt wrote.
+    [current] = [p for p in watcher.pulls() if p["number"] == reopened["number"]]
+    assert "Rounded it a third time." in current["body"] and "Rounded it again." not in current["body"]
 
 
 def test_manually_queued_issue_is_fixed_without_triage(watcher):
