@@ -11,9 +11,9 @@ from pathlib import Path
 
 from sandbox.forgejo_double import ForgejoDouble
 from sandbox.model_double import ModelDouble
-from tests.claude_fixtures import TEST_USER, TEST_USER_HOME, UnprivilegedUser, _ensure_system_user
-from tests.integration.watcher_harness import WatcherSandbox
-from tests.playbook import ROOT
+from sandbox.playbook import ROOT
+from sandbox.users import TEST_USER, TEST_USER_HOME, UnprivilegedUser, ensure_system_user
+from sandbox.watcher_world import WatcherSandbox
 
 
 def claude_exe() -> str:
@@ -42,7 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    entry = _ensure_system_user(TEST_USER, TEST_USER_HOME)
+    entry = ensure_system_user(TEST_USER, TEST_USER_HOME)
     user = UnprivilegedUser(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
     exe = claude_exe()
     base = Path(tempfile.mkdtemp(prefix="slipway-bench-", dir="/var/tmp"))

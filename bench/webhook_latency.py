@@ -10,9 +10,9 @@ from pathlib import Path
 
 from bench.watcher_cycle import claude_exe, sandbox
 from sandbox.model_double import ModelDouble
-from tests.claude_fixtures import TEST_USER, TEST_USER_HOME, UnprivilegedUser, _ensure_system_user
-from tests.integration.watcher_harness import TRIAGE_OK, wait_for
-from tests.integration.webhook_harness import file_report, register_hook, start_receiver
+from sandbox.users import TEST_USER, TEST_USER_HOME, UnprivilegedUser, ensure_system_user
+from sandbox.watcher_world import TRIAGE_OK, wait_for
+from sandbox.webhook import file_report, register_hook, start_receiver
 
 GOAL_SECONDS = 15.0
 
@@ -21,7 +21,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reports", type=int, default=10)
     args = parser.parse_args()
-    entry = _ensure_system_user(TEST_USER, TEST_USER_HOME)
+    entry = ensure_system_user(TEST_USER, TEST_USER_HOME)
     user = UnprivilegedUser(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
     exe = claude_exe()
     base = Path(tempfile.mkdtemp(prefix="slipway-bench-", dir="/var/tmp"))

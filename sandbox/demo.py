@@ -41,11 +41,10 @@ import httpx
 import yaml
 
 from sandbox.model_double import ModelDouble
+from sandbox.playbook import ROOT, run_playbook
 from sandbox.pms1 import Pms1Host, port_answers
-from tests.host.site_helpers import OWNER, REPO, SiteWorld
-from tests.playbook import ROOT, run_playbook
+from sandbox.site import APP_USER, OWNER, REPO, SiteWorld
 
-APP_USER = "deploy"
 RUNNER_USER = "forgejo-runner"
 BUG_PATH = "/api/tonnage?value=1234.5"
 ISSUE_TITLE = "Vessel tonnage is shown one tonne too low"

@@ -28,8 +28,8 @@ from ansible.module_utils.slipway.model_gateway import price_of
 
 from sandbox.model_double import INPUT_TOKENS, OUTPUT_TOKENS, ModelDouble
 from sandbox.pms1 import Pms1Host, free_port
-from tests.host.release_helpers import Prober
-from tests.host.site_helpers import OWNER, REPO, SiteWorld, changed_tasks, recap
+from sandbox.releases import Prober
+from sandbox.site import OWNER, REPO, SiteWorld, changed_tasks, recap
 
 pytestmark = pytest.mark.host
 

@@ -8,8 +8,8 @@ import os
 import subprocess
 import sys
 
+from sandbox.playbook import ROOT
 from sandbox.pms1 import free_port
-from tests.playbook import ROOT
 
 STAGES = [
     "sandbox",

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.playbook import run_playbook
 from sandbox.pms1 import Pms1Host
-from tests.host.site_helpers import APP_USER, SiteWorld
-from tests.playbook import run_playbook
+from sandbox.site import APP_USER, SiteWorld
 
 pytestmark = pytest.mark.host
 

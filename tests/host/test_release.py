@@ -22,8 +22,9 @@ import httpx
 import pytest
 import yaml
 
+from sandbox.playbook import ROOT, VENV_BIN, PlaybookRun, playbook_env, run_playbook
 from sandbox.pms1 import free_port
-from tests.host.release_helpers import (
+from sandbox.releases import (
     BROKEN_MIGRATION,
     BUILD_FAILS,
     DRIFT,
@@ -36,7 +37,6 @@ from tests.host.release_helpers import (
     make_portal_versions,
     publish_into_host,
 )
-from tests.playbook import ROOT, VENV_BIN, PlaybookRun, playbook_env, run_playbook
 
 BASE = "/home/deploy/pms"
 TIMEOUT = 540
@@ -642,7 +642,7 @@ class Forge:
 
     def __init__(self, site: Site) -> None:
         from sandbox.forgejo_double import ForgejoDouble
-        from tests.host.release_helpers import _git, _set_version
+        from sandbox.releases import run_git, set_version
 
         self.double = ForgejoDouble(site.workdir / "forgejo").start()
         self.double.add_user(FORGE_OWNER, admin=True)
@@ -651,11 +651,11 @@ class Forge:
         self.url = self.double.git_url(FORGE_OWNER, FORGE_REPO)
         portal = site.workdir / "portal"
         bare = str(self.double.repo_path(FORGE_OWNER, FORGE_REPO))
-        _git(portal, "push", "--quiet", bare, "refs/heads/main:refs/heads/main", "refs/tags/*:refs/tags/*")
+        run_git(portal, "push", "--quiet", bare, "refs/heads/main:refs/heads/main", "refs/tags/*:refs/tags/*")
         api = f"{self.double.url}/api/v1/repos/{FORGE_OWNER}/{FORGE_REPO}"
         self.http = httpx.Client(base_url=api, headers={"Authorization": f"token {self.token}"})
         work = site.workdir / "forge-work"
-        _git(site.workdir, "clone", "--quiet", bare, str(work))
+        run_git(site.workdir, "clone", "--quiet", bare, str(work))
         self.pulls: dict[str, int] = {}
         self.issues: dict[str, int] = {}
         identity = ["-c", "user.name=t", "-c", "user.email=t@e.invalid"]
@@ -663,10 +663,10 @@ class Forge:
             number = self.double.create_issue(FORGE_OWNER, FORGE_REPO, f"Bug fixed in {tag}", user="portal")[
                 "number"
             ]
-            _git(work, "checkout", "--quiet", "-B", f"fix-{number}", "origin/main")
-            _set_version(work, version)
-            _git(work, *identity, "commit", "--quiet", "-am", f"Fix {number}")
-            _git(work, "push", "--quiet", "origin", f"fix-{number}")
+            run_git(work, "checkout", "--quiet", "-B", f"fix-{number}", "origin/main")
+            set_version(work, version)
+            run_git(work, *identity, "commit", "--quiet", "-am", f"Fix {number}")
+            run_git(work, "push", "--quiet", "origin", f"fix-{number}")
             body = {
                 "head": f"fix-{number}",
                 "base": "main",
@@ -676,9 +676,9 @@ class Forge:
             pull = self.http.post("/pulls", json=body).json()["number"]
             assert self.http.post(f"/pulls/{pull}/merge", json={"Do": "merge"}).status_code == 200
             self.pulls[tag], self.issues[tag] = pull, number
-            _git(work, "fetch", "--quiet", "origin")
-            _git(work, *identity, "tag", "-a", tag, "-m", tag, "origin/main")
-            _git(work, "push", "--quiet", "origin", tag)
+            run_git(work, "fetch", "--quiet", "origin")
+            run_git(work, *identity, "tag", "-a", tag, "-m", tag, "origin/main")
+            run_git(work, "push", "--quiet", "origin", tag)
 
     def comments(self, number: int) -> list[str]:
         return [c["body"] for c in self.double.comments(FORGE_OWNER, FORGE_REPO, number)]

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sandbox.playbook import run_playbook
 from sandbox.pms1 import free_port
-from tests.host.release_helpers import Prober, health_version
+from sandbox.releases import Prober, health_version
 from tests.host.test_release import REMOTE_TEMP, TIMEOUT, Site, site  # noqa: F401 - the module fixture
-from tests.playbook import run_playbook
 
 LEGACY = "/home/deploy/legacy-pms"
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from sandbox.playbook import PlaybookRun
 from sandbox.pms1 import Pms1Host
-from tests.host.site_helpers import (
+from sandbox.site import (
     APP_USER,
     LIFECYCLE_LABELS,
     OWNER,
@@ -22,7 +23,6 @@ from tests.host.site_helpers import (
     changed_tasks,
     recap,
 )
-from tests.playbook import PlaybookRun
 
 pytestmark = pytest.mark.host
 

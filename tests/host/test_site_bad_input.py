@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.playbook import PlaybookRun
 from sandbox.pms1 import Pms1Host, free_port
-from tests.host.site_helpers import SiteWorld
-from tests.playbook import PlaybookRun
+from sandbox.site import SiteWorld
 
 pytestmark = pytest.mark.host
 

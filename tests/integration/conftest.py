@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.watcher_world import WatcherSandbox
 from tests.claude_fixtures import claude_exe, model_double, unprivileged_user  # noqa: F401
-from tests.integration.watcher_harness import WatcherSandbox
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from ansible.module_utils.slipway.claude import DEFAULT_ENV_ALLOW, ClaudeResult,
 from ansible.module_utils.slipway.runlog import log_tail
 
 pytest.register_assert_rewrite("tests.claude_fixtures")
-from tests.claude_fixtures import UnprivilegedUser, claude_env_for
+from sandbox.users import UnprivilegedUser
+from tests.claude_fixtures import claude_env_for
 
 pytest_plugins = ["tests.claude_fixtures"]
 

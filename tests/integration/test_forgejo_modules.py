@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.playbook import run_playbook
+from sandbox.playbook import run_playbook
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sandbox.playbook import ROOT, run_playbook
 from sandbox.pms1 import free_port
-from tests.playbook import ROOT, run_playbook
 
 pytestmark = pytest.mark.integration
 

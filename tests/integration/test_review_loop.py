@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from tests.integration.watcher_harness import git
+from sandbox.watcher_world import git
 
 pytestmark = [pytest.mark.integration, pytest.mark.claude]
 

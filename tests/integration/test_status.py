@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from sandbox.playbook import ROOT
+from sandbox.watcher_world import TRIAGE_OK
 from scripts.pipeline_status import collect, render
-from tests.integration.watcher_harness import TRIAGE_OK
-from tests.playbook import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.claude]
 

@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from tests.integration.watcher_harness import TRIAGE_OK, git
+from sandbox.watcher_world import TRIAGE_OK, git
 
 pytestmark = [pytest.mark.integration, pytest.mark.claude]
 

@@ -11,14 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.watcher_harness import TRIAGE_OK, wait_for
-from tests.integration.webhook_harness import (
-    Running,
-    file_report,
-    issue_payload,
-    register_hook,
-    start_receiver,
-)
+from sandbox.watcher_world import TRIAGE_OK, WatcherSandbox, wait_for
+from sandbox.webhook import Running, file_report, register_hook, start_receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.claude]
 
@@ -30,6 +24,17 @@ def receiver(watcher) -> Iterator[Running]:
         yield running
     finally:
         running.stop()
+
+
+def issue_payload(box: WatcherSandbox, number: int = 1) -> bytes:
+    return json.dumps(
+        {
+            "action": "opened",
+            "number": number,
+            "issue": {"number": number},
+            "repository": {"full_name": f"{box.owner}/{box.repo}"},
+        }  # fmt: skip
+    ).encode()
 
 
 def test_a_signed_issue_delivery_leads_to_a_triage_comment(watcher, receiver):

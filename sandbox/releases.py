@@ -1,5 +1,5 @@
-"""Helpers for the release host tests: tagged portal versions, a repository pms1 can fetch, the
-release playbook's variables, and an HTTP prober of the app port."""
+"""What the release host tests and bench/release-downtime share: tagged portal versions, a repository
+pms1 can fetch, and an HTTP prober of the app port."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-APP_USER = "deploy"
+from sandbox.playbook import ROOT
+from sandbox.site import APP_USER
 
 # tag -> what the version is for
 GOOD = ("v0.1.0", "v0.1.1", "v0.1.5", "v0.1.6", "v0.1.7")
@@ -26,7 +26,7 @@ DRIFT = "v0.3.0"  # v0.1.7 plus a migration (a rollback from it crosses a migrat
 DRIFT_MIGRATION = "prisma/migrations/20260401000000_add_release_notes"
 
 
-def _git(repo: Path, *args: str) -> str:
+def run_git(repo: Path, *args: str) -> str:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(repo),
@@ -39,7 +39,7 @@ def _git(repo: Path, *args: str) -> str:
     return out.stdout
 
 
-def _set_version(work: Path, version: str) -> None:
+def set_version(work: Path, version: str) -> None:
     package = work / "App/package.json"
     text = package.read_text()
     current = json.loads(text)["version"]
@@ -47,9 +47,9 @@ def _set_version(work: Path, version: str) -> None:
 
 
 def _commit_and_tag(work: Path, tag: str, message: str) -> None:
-    _git(work, "add", "--all")
-    _git(work, "commit", "--quiet", "-m", message)
-    _git(work, "tag", "-a", tag, "-m", f"Release {tag}")
+    run_git(work, "add", "--all")
+    run_git(work, "commit", "--quiet", "-m", message)
+    run_git(work, "tag", "-a", tag, "-m", f"Release {tag}")
 
 
 MIGRATIONS = "App/prisma/migrations"
@@ -88,35 +88,35 @@ def make_portal_versions(work: Path) -> Path:
         capture_output=True,
         timeout=120,
     )
-    _set_version(work, "0.1.1")
+    set_version(work, "0.1.1")
     (work / MIGRATIONS / NEW_MIGRATION).mkdir()
     (work / MIGRATIONS / NEW_MIGRATION / "migration.sql").write_text(NEW_MIGRATION_SQL)
     _commit_and_tag(work, "v0.1.1", "Portal 0.1.1 (a new migration)")
 
-    base = _git(work, "rev-parse", "HEAD").strip()
-    _set_version(work, "0.1.2")
+    base = run_git(work, "rev-parse", "HEAD").strip()
+    set_version(work, "0.1.2")
     broken = work / "App/app/broken/page.js"
     broken.parent.mkdir(parents=True, exist_ok=True)
     broken.write_text("export default function Broken() {\n  return <div>{\n}\n")
     _commit_and_tag(work, BUILD_FAILS, "Portal 0.1.2 (does not build)")
 
-    _git(work, "checkout", "--quiet", base, "--", ".")
-    _git(work, "rm", "-r", "--quiet", "--cached", "App/app/broken")
+    run_git(work, "checkout", "--quiet", base, "--", ".")
+    run_git(work, "rm", "-r", "--quiet", "--cached", "App/app/broken")
     shutil.rmtree(work / "App/app/broken")
-    _set_version(work, "0.1.3")
+    set_version(work, "0.1.3")
     (work / MIGRATIONS / BROKEN_MIGRATION).mkdir()
     (work / MIGRATIONS / BROKEN_MIGRATION / "migration.sql").write_text(BROKEN_MIGRATION_SQL)
     _commit_and_tag(work, MIGRATION_FAILS, "Portal 0.1.3 (migration fails)")
 
     shutil.rmtree(work / MIGRATIONS / BROKEN_MIGRATION)
-    _set_version(work, "0.1.40")  # the health check wants 0.1.4
+    set_version(work, "0.1.40")  # the health check wants 0.1.4
     _commit_and_tag(work, HEALTH_FAILS, "Portal 0.1.4 (reports the wrong version)")
 
     for tag in GOOD[2:]:
-        _set_version(work, tag[1:])
+        set_version(work, tag[1:])
         _commit_and_tag(work, tag, f"Portal {tag[1:]}")
 
-    _set_version(work, DRIFT[1:])
+    set_version(work, DRIFT[1:])
     (work / "App" / DRIFT_MIGRATION).mkdir()
     (work / "App" / DRIFT_MIGRATION / "migration.sql").write_text("CREATE TABLE release_notes (id int);\n")
     _commit_and_tag(work, DRIFT, f"Portal {DRIFT[1:]} (adds a migration)")

@@ -1,13 +1,12 @@
-"""A watcher sandbox for the tests: the Forgejo double holding the portal fixture, an autofix clone,
-watcher.config.json, and `ansible-playbook watcher.yml` run as an unprivileged user (as on pms1), with
-the real Claude Code CLI talking to the scripted model double."""
+"""A watcher sandbox for the integration tests and the watcher benches: the Forgejo double holding the
+portal fixture, an autofix clone, watcher.config.json, and `ansible-playbook watcher.yml` run as an
+unprivileged user (as on pms1), with the real Claude Code CLI talking to the scripted model double."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -15,19 +14,14 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.playbook import ROOT, PlaybookRun, run_playbook
+from sandbox.playbook import ROOT, PlaybookRun, run_playbook
+from sandbox.pms1 import free_port
 
 LIFECYCLE = ["portal", "claude-queue", "claude-working", "claude-pr", "claude-failed", "interactive"]
 API_KEY = "sk-ant-double-watcher-test-key"
 GIT_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "GIT_TERMINAL_PROMPT": "0", "LANG": "C.UTF-8"}
 
 TRIAGE_OK = "## Requirements\n\n- Round tonnage to the nearest tonne.\n\nSCHEMA: no\nROUTE: claude-queue\nREASON: small fix"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def git(*args: str, cwd: Path | None = None) -> str:

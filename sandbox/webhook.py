@@ -4,15 +4,14 @@ user, output appended to cron.log). Shared by tests/integration/test_webhook.py 
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 
 import httpx
 
+from sandbox.playbook import ROOT, VENV_BIN, playbook_env
+from sandbox.watcher_world import WatcherSandbox
 from scripts import slipway_webhook as wh
-from tests.integration.watcher_harness import WatcherSandbox
-from tests.playbook import ROOT, VENV_BIN, playbook_env
 
 SECRET = "integration-webhook-secret-7f3a9c"  # noqa: S105 - the sandbox's
 
@@ -107,14 +106,3 @@ def file_report(box: WatcherSandbox, title: str, body: str) -> int:
     )
     portal = [lb["id"] for lb in api.get("/labels").json() if lb["name"] == "portal"]
     return api.post("/issues", json={"title": title, "body": body, "labels": portal}).json()["number"]
-
-
-def issue_payload(box: WatcherSandbox, number: int = 1) -> bytes:
-    return json.dumps(
-        {
-            "action": "opened",
-            "number": number,
-            "issue": {"number": number},
-            "repository": {"full_name": f"{box.owner}/{box.repo}"},
-        }  # fmt: skip
-    ).encode()

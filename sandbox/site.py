@@ -1,4 +1,5 @@
-"""What the site tests and bench/provision share: the outside world of a provisioning run.
+"""What the site tests, the demo, bench/provision and bench/containment share: the outside world of a
+provisioning run.
 
 ``SiteWorld`` starts a Forgejo double on a free loopback port holding the portal repository (the
 host shares the machine's network namespace, so pms1 reaches it at the same URL), serves the
@@ -22,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.forgejo_double import ForgejoDouble
-from sandbox.pms1 import Pms1Host
-from tests.integration.watcher_harness import free_port
-from tests.playbook import ROOT, PlaybookRun, run_playbook
+from sandbox.playbook import ROOT, PlaybookRun, run_playbook
+from sandbox.pms1 import Pms1Host, free_port
 
 OWNER = "shad0w"
 REPO = "pelagia-portal"
