@@ -43,6 +43,7 @@ import yaml
 from sandbox.model_double import ModelDouble
 from sandbox.playbook import ROOT, run_playbook
 from sandbox.pms1 import Pms1Host, port_answers
+from sandbox.portal_bug import TONNAGE, fix_tonnage
 from sandbox.site import APP_USER, OWNER, REPO, SiteWorld
 
 RUNNER_USER = "forgejo-runner"
@@ -504,7 +505,7 @@ def _expand(value: str, context: dict[str, str]) -> str:
 
 def model_script(clone: str) -> list[dict]:
     """What the scripted model answers: a triage that reads the code, and a fix that edits, tests, commits."""
-    tonnage = f"{clone}/App/lib/tonnage.js"
+    tonnage = f"{clone}/{TONNAGE}"
     breakdown = (
         "## What is wrong\n\n`formatTonnage()` in `App/lib/tonnage.js` truncates with `Math.floor`, so "
         "1234.5 t shows as 1,234 t.\n\n## What the fix must do\n\n- Round to the nearest whole tonne "
@@ -519,17 +520,7 @@ def model_script(clone: str) -> list[dict]:
         {
             "match": "You are fixing",
             "replies": [
-                [{"tool": "Read", "input": {"file_path": tonnage}}],
-                [
-                    {
-                        "tool": "Edit",
-                        "input": {
-                            "file_path": tonnage,
-                            "old_string": "  const tonnes = Math.floor(value);",
-                            "new_string": "  const tonnes = Math.round(value);",
-                        },
-                    }
-                ],
+                *fix_tonnage(clone),
                 [
                     {
                         "tool": "Bash",

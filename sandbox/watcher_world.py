@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sandbox.playbook import ROOT, PlaybookRun, run_playbook
 from sandbox.pms1 import free_port
+from sandbox.portal_bug import fix_tonnage
 
 LIFECYCLE = ["portal", "claude-queue", "claude-working", "claude-pr", "claude-failed", "interactive"]
 API_KEY = "sk-ant-double-watcher-test-key"
@@ -192,19 +193,8 @@ class WatcherSandbox:
     def fixing_the_bug(
         self, summary: str = "Rounded tonnage with Math.round; the tonnage test passes."
     ) -> list:
-        tonnage = str(self.clone / "App" / "lib" / "tonnage.js")
         return [
-            [{"tool": "Read", "input": {"file_path": tonnage}}],
-            [
-                {
-                    "tool": "Edit",
-                    "input": {
-                        "file_path": tonnage,
-                        "old_string": "  const tonnes = Math.floor(value);",
-                        "new_string": "  const tonnes = Math.round(value);",
-                    },
-                }
-            ],
+            *fix_tonnage(self.clone),
             [{"tool": "Bash", "input": {"command": "git commit -qam 'Round tonnage to the nearest tonne'"}}],
             [{"text": summary}],
         ]
