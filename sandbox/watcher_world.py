@@ -8,15 +8,23 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandbox.claude_cli import install_claude_cli
+from sandbox.forgejo_double import ForgejoDouble
+from sandbox.model_double import ModelDouble
 from sandbox.playbook import ROOT, PlaybookRun, run_playbook
 from sandbox.pms1 import free_port
 from sandbox.portal_bug import fix_tonnage
+from sandbox.site import OWNER, REPO, SCOPES
+from sandbox.users import UnprivilegedUser, sandbox_user
 
 LIFECYCLE = ["portal", "claude-queue", "claude-working", "claude-pr", "claude-failed", "interactive"]
 API_KEY = "sk-ant-double-watcher-test-key"
@@ -261,6 +269,44 @@ class WatcherSandbox:
     def cleanup(self) -> None:
         subprocess.run(["fuser", "-k", "-n", "tcp", str(self.dev_port)], capture_output=True, check=False)
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+@contextmanager
+def watcher_sandbox(
+    forgejo: ForgejoDouble, model: ModelDouble, claude_exe: str, user: UnprivilegedUser
+) -> Iterator[WatcherSandbox]:
+    """A ``WatcherSandbox`` in a new directory under /var/tmp (not under /tmp's root-only pytest dirs,
+    so the unprivileged user reaches it); cleaned up afterwards."""
+    base = Path(tempfile.mkdtemp(prefix="slipway-watcher-", dir="/var/tmp"))
+    base.chmod(0o755)
+    box = WatcherSandbox(forgejo, model, claude_exe, user, base)
+    try:
+        yield box
+    finally:
+        box.cleanup()
+
+
+@contextmanager
+def watcher_world() -> Iterator[WatcherSandbox]:
+    """A watcher sandbox with a Forgejo double and a model double of its own, as the watcher benches run
+    it (the integration tests take the doubles from fixtures): the sandbox user, the pinned Claude CLI.
+    The doubles are ``box.forgejo`` and ``box.model``; all stop afterwards."""
+    user = sandbox_user()
+    exe = install_claude_cli()
+    model = ModelDouble().start()
+    forgejo = ForgejoDouble(
+        Path(tempfile.mkdtemp(prefix="slipway-bench-", dir="/var/tmp")) / "forgejo"
+    ).start()
+    try:
+        forgejo.add_user(OWNER, admin=True)
+        forgejo.create_repo(OWNER, REPO, files={"README.md": b"# portal\n"})
+        forgejo.owner, forgejo.repo = OWNER, REPO
+        forgejo.token = forgejo.add_token(OWNER, SCOPES)
+        with watcher_sandbox(forgejo, model, exe, user) as box:
+            yield box
+    finally:
+        forgejo.stop()
+        model.stop()
 
 
 def wait_for(predicate, timeout: float = 30.0, step: float = 0.1) -> bool:
