@@ -14,15 +14,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     with watcher_world() as box:
-        forgejo = box.forgejo
         idle_walls, idle_requests = [], []
         for _ in range(args.runs):
-            forgejo.reset_requests()
+            box.forgejo.reset_requests()
             started = time.monotonic()
             run = box.run_watcher()
             idle_walls.append(time.monotonic() - started)
             assert run.rc == 0, run.output
-            idle_requests.append(len(forgejo.api_requests()))
+            idle_requests.append(len(box.forgejo.api_requests()))
         print(
             f"idle cycle: wall {statistics.median(idle_walls):.2f} s median of {args.runs} "
             f"(min {min(idle_walls):.2f}, max {max(idle_walls):.2f}); Forgejo requests {idle_requests[0]}"

@@ -17,14 +17,13 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=10)
     args = parser.parse_args()
     with watcher_world() as box:
-        forgejo = box.forgejo
         running = start_receiver(box)
         try:
             # the idle cycle (no open issue), as cron runs it
-            forgejo.reset_requests()
+            box.forgejo.reset_requests()
             idle = box.run_watcher()
             assert idle.rc == 0, idle.output
-            idle_requests = len(forgejo.api_requests())
+            idle_requests = len(box.forgejo.api_requests())
 
             register_hook(running)
             # triage routes each report to a human, so no fix stage runs between reports; each report is
@@ -41,7 +40,7 @@ def main() -> None:
                 latencies.append(time.monotonic() - started)
                 print(f"  #{number}: triage comment after {latencies[-1]:.2f} s", flush=True)
             running.runner.wait_idle(300)
-            deliveries = forgejo.forge.deliveries
+            deliveries = box.forgejo.forge.deliveries
             refused = [d for d in deliveries if d["status"] != 202]
             median, worst = statistics.median(latencies), max(latencies)
             print(
