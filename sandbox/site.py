@@ -186,5 +186,11 @@ class SiteWorld:
             extra_vars=extra_vars,
             inventory=False,
             timeout=timeout,
-            env={"ANSIBLE_HOST_KEY_CHECKING": "False", "PYTHONPATH": str(ROOT)},
+            # The host's own remote_tmp (as tests/host/test_release.py): a controller path made by a root
+            # module would leave the app user's modules no temporary directory.
+            env={
+                "ANSIBLE_HOST_KEY_CHECKING": "False",
+                "PYTHONPATH": str(ROOT),
+                "ANSIBLE_REMOTE_TEMP": "~/.ansible/tmp",
+            },
         )

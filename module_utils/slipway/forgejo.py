@@ -6,14 +6,24 @@ Forgejo. Requests carry ``Authorization: token ...``; idempotent requests are re
 connection errors and 5xx answers, a POST only when nothing reached the server; lists are paged with
 ``limit=50`` until a short page. Errors name the operation, the HTTP status and Forgejo's message, and
 never contain the token.
+
+Without httpx (pms1's system Python, before the toolkit's venv exists: slipway_prereqs and
+slipway_forgejo_runner ask Forgejo through forgejo_repo_info then) the client sends its requests with
+the standard library (``urllib``) instead, with the same headers, timeouts, retries and errors.
 """
 
 from __future__ import annotations
 
+import http.client
+import json as jsonlib
+import socket
+import ssl
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 try:
     import httpx
@@ -96,25 +106,110 @@ def _server_message(response: Any) -> str:
     return text[:200] or response.reason_phrase or "no message"
 
 
+class StdlibConnectError(Exception):
+    """Nothing reached the server (refused, unknown host, connect timeout)."""
+
+
+class StdlibTransportError(Exception):
+    """The request may have reached the server, but no answer came back."""
+
+
+class _StdlibResponse:
+    """The part of an httpx.Response the client reads."""
+
+    def __init__(self, status: int, body: bytes, reason: str) -> None:
+        self.status_code = status
+        self.content = body
+        self.reason_phrase = reason or ""
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return jsonlib.loads(self.content)  # a ValueError when it is not JSON, as httpx's
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:  # a 3xx is the answer (httpx: no follow)
+        return None
+
+
+class _StdlibHttp:
+    """The part of httpx.Client the client uses, on urllib: for a Python without httpx."""
+
+    def __init__(self, base_url: str, headers: dict[str, str], timeout: float, verify: bool) -> None:
+        self.base_url = base_url
+        self.headers = headers
+        self.timeout = timeout
+        context = ssl.create_default_context()
+        if not verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        self._opener = urllib.request.build_opener(
+            _NoRedirect(), urllib.request.HTTPSHandler(context=context)
+        )
+
+    def request(self, method: str, path: str, params: dict[str, Any] | None = None, json: Any = None) -> Any:
+        url = self.base_url + path + ("?" + urlencode(params, doseq=True) if params else "")
+        headers = dict(self.headers)
+        data = None
+        if json is not None:
+            data = jsonlib.dumps(json).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - http(s) base URL
+        try:
+            with self._opener.open(request, timeout=self.timeout) as answer:
+                return _StdlibResponse(answer.status, answer.read(), answer.reason)
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return _StdlibResponse(exc.code, exc.read(), str(exc.reason))
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            if isinstance(reason, (ConnectionRefusedError, socket.gaierror, TimeoutError, ssl.SSLError)):
+                raise StdlibConnectError(f"{type(reason).__name__}: {reason}") from None
+            raise StdlibTransportError(f"{type(reason).__name__}: {reason}") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise StdlibTransportError(f"{type(exc).__name__}: {exc}") from None
+
+    def close(self) -> None:
+        pass
+
+
+_CONNECT_ERRORS: tuple[type[BaseException], ...] = (StdlibConnectError,)
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (StdlibTransportError,)
+if HAS_HTTPX:
+    _CONNECT_ERRORS += (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+    _TRANSPORT_ERRORS += (httpx.TransportError,)
+
+
 class ForgejoClient:
     """One repository on one Forgejo, as the pipeline needs it."""
 
-    def __init__(self, cfg: ForgejoConfig, sleep=time.sleep):
-        if not HAS_HTTPX:
-            raise RuntimeError("the Python library httpx is required")
+    def __init__(self, cfg: ForgejoConfig, sleep=time.sleep, stdlib: bool | None = None):
+        """``stdlib``: send requests with urllib instead of httpx (default: only when httpx is missing)."""
         problems = validate_config(cfg)
         if problems:
             raise ValueError("; ".join(problems))
         self.cfg = cfg
         self._sleep = sleep
         self.request_count = 0
+        headers = {
+            "Authorization": f"token {cfg.token}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        if stdlib or not HAS_HTTPX:
+            self._http = _StdlibHttp(
+                cfg.url.rstrip("/") + "/api/v1",
+                headers,
+                timeout=max(cfg.connect_timeout, cfg.read_timeout),
+                verify=cfg.validate_certs,
+            )
+            return
         self._http = httpx.Client(
             base_url=cfg.url.rstrip("/") + "/api/v1",
-            headers={
-                "Authorization": f"token {cfg.token}",
-                "Accept": "application/json",
-                "User-Agent": USER_AGENT,
-            },
+            headers=headers,
             timeout=httpx.Timeout(
                 connect=cfg.connect_timeout,
                 read=cfg.read_timeout,
@@ -162,10 +257,10 @@ class ForgejoClient:
             try:
                 self.request_count += 1
                 response = self._http.request(method, path, params=params, json=json)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            except _CONNECT_ERRORS as exc:
                 # Nothing reached the server: safe to retry whatever the method.
                 retryable, error = True, ForgejoError(operation, None, self._connect_message(exc))
-            except httpx.TransportError as exc:
+            except _TRANSPORT_ERRORS as exc:
                 # The request may have reached the server: retry only what is idempotent.
                 retryable = idempotent
                 error = ForgejoError(operation, None, self._scrub(f"{type(exc).__name__}: {exc}"))

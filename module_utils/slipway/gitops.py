@@ -26,10 +26,22 @@ SAFE_CONFIG = (
     "protocol.file.allow=always",
     "safe.directory=*",
 )
+# Slipway's one git askpass program. Written here to a private temporary file per git call, and
+# installed root-owned on pms1 from this same text (roles/slipway_git_askpass, through the
+# slipway_program filter) for the autofix clone and release-tag. It holds no secret: the password
+# comes from the file SLIPWAY_GIT_PASSWORD_FILE names, else from SLIPWAY_GIT_PASSWORD, both in git's
+# environment only (never an argv).
 ASKPASS_SCRIPT = """#!/bin/sh
+# Slipway's git askpass (module_utils/slipway/gitops.py): hands git the credential, holds none.
 case "$1" in
   Username*) printf '%s\\n' "${SLIPWAY_GIT_USERNAME:-slipway}" ;;
-  *) printf '%s\\n' "$SLIPWAY_GIT_PASSWORD" ;;
+  *)
+    if [ -n "${SLIPWAY_GIT_PASSWORD_FILE:-}" ]; then
+      cat -- "$SLIPWAY_GIT_PASSWORD_FILE"
+    else
+      printf '%s\\n' "${SLIPWAY_GIT_PASSWORD:-}"
+    fi
+    ;;
 esac
 """
 # Globs (``protectedPaths``) a fix may not touch. A glob also matches under any directory and is

@@ -342,3 +342,59 @@ def test_missing_httpx_is_a_clear_missing_library_error(forgejo, tmp_path):
     )
     msg = assert_clean_failure(run, "httpx", token=forgejo.token)
     assert "Failed to import the required Python library" in msg
+
+
+# -- forgejo_repo_info (also without httpx: pms1's system Python) -----------------------------------
+
+
+def _system_python_inventory(tmp_path: Path) -> Path:
+    """localhost with /usr/bin/python3, which has no httpx, as pms1's before the toolkit's venv."""
+    found = subprocess.run(["/usr/bin/python3", "-c", "import httpx"], capture_output=True, check=False)
+    if found.returncode == 0:
+        pytest.skip("/usr/bin/python3 has httpx")
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
+        "      ansible_python_interpreter: /usr/bin/python3\n"
+    )
+    return inventory
+
+
+def test_repo_info_reads_the_repository_and_the_runner_token_without_httpx(forgejo, tmp_path):
+    inventory = _system_python_inventory(tmp_path)
+    plays = play(
+        task("Read the repository.", "forgejo_repo_info", conn(forgejo), register="repo"),
+        task(
+            "Fetch a runner token.",
+            "forgejo_repo_info",
+            {**conn(forgejo), "runner_registration_token": True},
+            register="runner",
+            no_log=True,
+        ),
+        task("Show it.", "ansible.builtin.debug", {"msg": "{{ runner.registration_token | length }}"}),
+    )
+    run = run_playbook(tmp_path, plays, args=["-i", str(inventory)])
+    assert run.rc == 0, run.output
+    read = run.task("Read the repository.")["result"]
+    assert read["status"] == 200 and read["changed"] is False
+    assert read["repo"]["full_name"] == f"{forgejo.owner}/{forgejo.repo}"
+    assert "registration_token" not in read
+    assert int(run.task("Show it.")["result"]["msg"]) > 0
+    assert forgejo.token not in run.output
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "fragment"),
+    [
+        ({"forgejo_token": "0" * 40}, 401, "Forgejo rejected the token"),
+        ({"repo": "shad0w/no-such-repo"}, 404, "read repository shad0w/no-such-repo failed: HTTP 404"),
+        ({"forgejo_url": "http://127.0.0.1:9"}, None, "cannot reach Forgejo at http://127.0.0.1:9"),
+    ],
+    ids=["wrong-token", "unknown-repo", "unreachable"],
+)
+def test_repo_info_failures_carry_the_status_without_httpx(forgejo, tmp_path, change, status, fragment):
+    inventory = _system_python_inventory(tmp_path)
+    plays = play(task("Read the repository.", "forgejo_repo_info", {**conn(forgejo), "retries": 0, **change}))
+    run = run_playbook(tmp_path, plays, args=["-i", str(inventory)])
+    msg = assert_clean_failure(run, fragment, token=forgejo.token)
+    assert run.task("Read the repository.")["result"]["status"] == status, msg

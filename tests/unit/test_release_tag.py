@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from ansible.module_utils.slipway import gitops
 
 ROOT = Path(__file__).resolve().parents[2]
 WRAPPER = ROOT / "roles/slipway_forgejo_runner/files/release-tag"
@@ -76,6 +77,9 @@ def portal(tmp_path: Path) -> Path:
 def settings_for(tmp_path: Path, repo: Path, **extra: Any) -> Path:
     path = tmp_path / "release.json"
     me = pwd.getpwuid(os.getuid()).pw_name
+    askpass = tmp_path / "git-askpass"  # as slipway_git_askpass installs it
+    askpass.write_text(gitops.ASKPASS_SCRIPT)
+    askpass.chmod(0o755)
     path.write_text(
         json.dumps(
             {
@@ -84,6 +88,7 @@ def settings_for(tmp_path: Path, repo: Path, **extra: Any) -> Path:
                 "repo_url": str(repo),
                 "cache_dir": str(tmp_path / "cache/check.git"),
                 "path": "/usr/local/bin:/usr/bin:/bin",  # as on pms1: no sbin
+                "askpass": str(askpass),
                 **extra,
             }
         )
@@ -378,3 +383,19 @@ def test_over_http_with_the_job_token_and_forgejos_tag_protections(portal: Path,
         assert [r.method for r in asked] == ["GET", "POST", "GET"]
     finally:
         double.stop()
+
+
+def test_the_askpass_program_must_be_one_only_its_owner_can_change(portal: Path, tmp_path: Path) -> None:
+    """git runs the askpass program as root with the token: a missing one, or one others may change,
+    is refused before anything is fetched."""
+    settings = rt.load_settings(settings_for(tmp_path, portal))
+    askpass = Path(settings["askpass"])
+    askpass.chmod(0o777)
+    with pytest.raises(rt.Refused) as loose:
+        rt.commit_on_base(settings, "v1.0.0", TOKEN)
+    assert loose.value.code == rt.EXIT_SETUP and "may be changed by others" in str(loose.value)
+    askpass.unlink()
+    with pytest.raises(rt.Refused) as missing:
+        rt.commit_on_base(settings, "v1.0.0", TOKEN)
+    assert missing.value.code == rt.EXIT_SETUP and "cannot use the askpass program" in str(missing.value)
+    assert not (tmp_path / "cache/check.git").exists()
