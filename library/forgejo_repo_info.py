@@ -71,8 +71,8 @@ registration_token:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.slipway.forgejo import ForgejoClient
 from ansible.module_utils.slipway.ansible_side import forgejo_argument_spec, run_with_client
+from ansible.module_utils.slipway.forgejo import ForgejoClient
 
 
 def read(client: ForgejoClient, params: dict[str, Any]) -> dict[str, Any]:

@@ -99,15 +99,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.slipway.forgejo import ForgejoError
 from ansible.module_utils.slipway.release_notify import (
     OUTCOMES,
     TAG,
-    Forgejo,
-    NotifyError,
     Result,
+    client,
     notify,
     previous_tag,
-    read_settings,
     tag_of_release,
     update_record,
 )
@@ -138,13 +137,12 @@ def main() -> None:
         summary = f"no earlier release to compare {tag} with: no issue to tell"
         module.exit_json(changed=False, previous="", issues=[], notified=True, summary=summary)
     try:
-        settings = read_settings(p["watcher_config"])
-        settings.timeout = p["timeout"]
         live_tag = previous if outcome != "deployed" else tag_of_release(p["live"])
-        result = notify(Forgejo(settings), outcome, tag, previous, live_tag, p["git_dir"], module.check_mode)
+        with client(p["watcher_config"], p["timeout"]) as api:
+            result = notify(api, outcome, tag, previous, live_tag, p["git_dir"], module.check_mode)
     except FileNotFoundError as exc:
         error = f"no watcher configuration ({exc}): the issues {tag} fixes were not told"
-    except (NotifyError, ValueError, OSError) as exc:
+    except (ForgejoError, ValueError, OSError) as exc:
         error = f"the issues {tag} fixes were not told: {exc}"
     except Exception as exc:  # noqa: BLE001 - whatever goes wrong here must not fail a release
         error = f"the issues {tag} fixes were not told: {type(exc).__name__}: {exc}"

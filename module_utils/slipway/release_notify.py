@@ -6,9 +6,9 @@ pull requests whose merge commit is one of them; the issues their title or body 
 ``Closes``, ``Resolves`` and their forms, ``#N`` or ``owner/repo#N`` of this repository), and the
 issues those commits' own messages close (Forgejo closes those on push to the default branch).
 
-Standard library only (``urllib``): the module runs with pms1's system Python, which has no httpx, so
-it cannot use the project's Forgejo client (forgejo.py); it reads the token through the watcher's one
-configuration reader (config.py).
+The module runs with pms1's system Python, which has no httpx: the project's one Forgejo client
+(forgejo.py) then sends its requests with urllib. The token is read by the watcher's one configuration
+reader (config.py).
 The token is read from the watcher's configuration file by this code on the host, so it never travels
 through Ansible variables, task arguments, a command line or a log.
 """
@@ -20,16 +20,12 @@ import os
 import re
 import subprocess
 import tempfile
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from ansible.module_utils.slipway.config import ConfigError, load_config
+from ansible.module_utils.slipway.forgejo import ForgejoClient, ForgejoConfig, ForgejoError
 
 DEPLOYED = "deployed"
 ROLLED_BACK = "rolled_back"
@@ -46,15 +42,6 @@ MARKER_RE = re.compile(r"<!-- slipway:(deployed|rolled-back) (v[0-9]+\.[0-9]+\.[
 PAGE_LIMIT = 50
 MAX_PAGES = 40
 RECORD_RELEASES_KEPT = 50
-
-
-class NotifyError(Exception):
-    """A failed Forgejo request; ``unreachable`` when nothing answered (stop trying)."""
-
-    def __init__(self, message: str, status: int | None = None, unreachable: bool = False) -> None:
-        super().__init__(message)
-        self.status = status
-        self.unreachable = unreachable
 
 
 # -- what a release fixes ----------------------------------------------------------------------------
@@ -173,105 +160,31 @@ def now_text() -> str:
 # -- Forgejo (standard library) ------------------------------------------------------------------------
 
 
-@dataclass
-class Settings:
-    url: str
-    repo: str
-    token: str
-    timeout: float = 10.0
-    retries: int = 1
-
-
-def read_settings(path: str) -> Settings:
-    """forgejoUrl, repo and token from watcher.config.json, read and checked by the watcher's own
-    reader (config.load_config: one definition of that file). FileNotFoundError when it is absent."""
-    cfg_path = Path(path).expanduser()
-    if not cfg_path.exists():
-        raise FileNotFoundError(f"{cfg_path} does not exist")
+def client(config_path: str, timeout: float) -> ForgejoClient:
+    """The project's one Forgejo client, from watcher.config.json read by the watcher's one reader; one
+    retry and a short timeout, since a release waits for this (and only warns when it fails).
+    FileNotFoundError when there is no configuration, ValueError when it is bad."""
+    path = Path(config_path).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
     try:
-        cfg = load_config(cfg_path)
+        cfg = load_config(path)
     except ConfigError as exc:
         raise ValueError(str(exc)) from None
-    return Settings(cfg.forgejo_url.rstrip("/"), cfg.repo, cfg.token)
-
-
-class Forgejo:
-    """The few requests the notifier makes; errors are one line and never carry the token."""
-
-    def __init__(self, settings: Settings, sleep=time.sleep) -> None:
-        self.s = settings
-        self._sleep = sleep
-        owner, name = settings.repo.split("/", 1)
-        self.repo_path = f"/repos/{urllib.parse.quote(owner, safe='')}/{urllib.parse.quote(name, safe='')}"
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self.s.token, "***") if self.s.token else text
-
-    def call(self, what: str, method: str, path: str, query: dict | None = None, body: Any = None) -> Any:
-        url = f"{self.s.url}/api/v1{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {"Authorization": f"token {self.s.token}", "Accept": "application/json"}
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        attempt = 0
-        while True:
-            request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - http(s) checked in read_settings
-            try:
-                with urllib.request.urlopen(request, timeout=self.s.timeout) as answer:  # noqa: S310
-                    payload = answer.read()
-                return json.loads(payload) if payload else None
-            except urllib.error.HTTPError as exc:
-                message = exc.read(300).decode(errors="replace").strip().replace("\n", " ")
-                error = NotifyError(self._scrub(f"{what}: HTTP {exc.code}: {message}"), exc.code)
-                retry = method == "GET" and exc.code >= 500
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                reason = getattr(exc, "reason", exc)
-                error = NotifyError(
-                    self._scrub(f"{what}: cannot reach Forgejo at {self.s.url} ({reason})"), unreachable=True
-                )
-                retry = method == "GET"
-            if not retry or attempt >= self.s.retries:
-                raise error
-            attempt += 1
-            self._sleep(1.0)
-
-    def merged_pulls(self) -> list[dict]:
-        pulls: list[dict] = []
-        for page in range(1, MAX_PAGES + 1):
-            batch = self.call(
-                "list closed pull requests",
-                "GET",
-                self.repo_path + "/pulls",
-                {"state": "closed", "page": page, "limit": PAGE_LIMIT},
-            )
-            pulls.extend(p for p in batch if p.get("merged"))
-            if len(batch) < PAGE_LIMIT:
-                break
-        return pulls
-
-    def issue(self, number: int) -> dict:
-        return self.call(f"read issue #{number}", "GET", f"{self.repo_path}/issues/{number}")
-
-    def comments(self, number: int) -> list[dict]:
-        return self.call(
-            f"list comments of issue #{number}", "GET", f"{self.repo_path}/issues/{number}/comments"
+    return ForgejoClient(
+        ForgejoConfig(
+            url=cfg.forgejo_url,
+            repo=cfg.repo,
+            token=cfg.token,
+            connect_timeout=min(timeout, cfg.forgejo_connect_timeout),
+            read_timeout=timeout,
+            retries=1,
         )
+    )
 
-    def comment(self, number: int, body: str) -> dict:
-        return self.call(
-            f"comment on issue #{number}",
-            "POST",
-            f"{self.repo_path}/issues/{number}/comments",
-            body={"body": body},
-        )
 
-    def set_state(self, number: int, state: str) -> None:
-        self.call(
-            f"set issue #{number} {state}",
-            "PATCH",
-            f"{self.repo_path}/issues/{number}",
-            body={"state": state},
-        )
+def merged_pulls(api: ForgejoClient) -> list[dict]:
+    return [pull for pull in api.list_pulls("closed") if pull.get("merged")]
 
 
 # -- one notification run ------------------------------------------------------------------------------
@@ -287,7 +200,7 @@ class Result:
 
 
 def notify(
-    api: Forgejo,
+    api: ForgejoClient,
     outcome: str,
     tag: str,
     previous: str,
@@ -304,13 +217,13 @@ def notify(
     if not shas:
         result.notified = True
         return result
-    issues = fixed_issues(api.merged_pulls(), shas, messages, api.s.repo)
+    issues = fixed_issues(merged_pulls(api), shas, messages, api.cfg.repo)
     failures = 0
     for number in sorted(issues):
         row = {"number": number, "pulls": issues[number], "commented": False, "state": None, "title": ""}
         result.issues.append(row)
         try:
-            issue = api.issue(number)
+            issue = api.get_issue(number)
             if issue.get("pull_request"):
                 row["skipped"] = "a pull request"
                 continue
@@ -318,12 +231,12 @@ def notify(
             # The marker is what makes a rerun post nothing. Any author's comment counts: the watcher's
             # token has no read:user scope to learn its own login, and a forged marker only spares a
             # comment (the issue's state is still set).
-            markers = {m for c in api.comments(number) for m in MARKER_RE.findall(c.get("body") or "")}
+            markers = {m for c in api.list_comments(number) for m in MARKER_RE.findall(c.get("body") or "")}
             kind = "deployed" if outcome == DEPLOYED else "rolled-back"
             if (kind, tag) not in markers:
                 row["commented"] = True
                 if not check_mode:
-                    api.comment(number, comment_text(outcome, tag, at, issues[number], live_tag))
+                    api.add_comment(number, comment_text(outcome, tag, at, issues[number], live_tag))
             want = "closed" if outcome == DEPLOYED else "open"
             # Rolled back: reopen what merging the fix closed, unless an earlier release already
             # brought a fix for it to production.
@@ -332,13 +245,13 @@ def notify(
                 row["state"] = want
                 row["state_changed"] = True
                 if not check_mode:
-                    api.set_state(number, want)
+                    api.edit_issue(number, state=want)
             result.changed = result.changed or row["commented"] or bool(row.get("state_changed"))
-        except NotifyError as exc:
+        except ForgejoError as exc:
             failures += 1
             row["error"] = str(exc)
             result.warnings.append(f"issue #{number}: {exc}")
-            if exc.unreachable:
+            if exc.status is None:  # nothing reached Forgejo
                 result.warnings.append("Forgejo stopped answering: the other issues were not told either")
                 break
     result.notified = failures == 0

@@ -14,12 +14,12 @@ from ansible.module_utils.slipway.release_notify import (
     MARKER_RE,
     ROLLED_BACK,
     Result,
+    client,
     closed_refs,
     comment_text,
     commit_range,
     fixed_issues,
     previous_tag,
-    read_settings,
     tag_of_release,
     update_record,
 )
@@ -188,14 +188,15 @@ def test_settings_come_from_the_watcher_config_and_bad_ones_are_refused(tmp_path
     cfg = tmp_path / "watcher.config.json"
     base = {"repo": REPO, "token": "t0k", "claudeExe": "/x", "agentMode": "same-user"}
     cfg.write_text(json.dumps(base))
-    settings = read_settings(str(cfg))
-    assert (settings.url, settings.repo, settings.token) == ("http://127.0.0.1:3001", REPO, "t0k")
+    api = client(str(cfg), 7.0)
+    assert (api.cfg.url, api.cfg.repo, api.cfg.token) == ("http://127.0.0.1:3001", REPO, "t0k")
+    assert (api.cfg.read_timeout, api.cfg.retries) == (7.0, 1)  # a release waits for this: short, one retry
     cfg.write_text(json.dumps({**base, "forgejoUrl": "file:///etc/passwd"}))
     with pytest.raises(ValueError, match="must start with http"):
-        read_settings(str(cfg))
+        client(str(cfg), 10.0)
     cfg.write_text("{")
     with pytest.raises(ValueError, match="not valid JSON") as info:
-        read_settings(str(cfg))
+        client(str(cfg), 10.0)
     assert "t0k" not in str(info.value)
     with pytest.raises(FileNotFoundError):
-        read_settings(str(tmp_path / "none.json"))
+        client(str(tmp_path / "none.json"), 10.0)
