@@ -6,17 +6,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
+import ansible.module_utils
 from ansible.errors import AnsibleFilterError
 
-_GITOPS = Path(__file__).resolve().parent.parent / "module_utils" / "slipway" / "gitops.py"
-_spec = importlib.util.spec_from_file_location("slipway_gitops_for_filters", _GITOPS)
-gitops = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = gitops  # its dataclasses look their module up while it loads
-_spec.loader.exec_module(gitops)
+# The one way code outside Ansible's module runner imports the core (as slipway_lifecycle.py does).
+_MODULE_UTILS = str(Path(__file__).resolve().parents[1] / "module_utils")
+if _MODULE_UTILS not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(_MODULE_UTILS)
+
+from ansible.module_utils.slipway import gitops  # noqa: E402
 
 PROGRAMS = {"git-askpass": gitops.ASKPASS_SCRIPT}
 

@@ -94,3 +94,89 @@ def test_nothing_outside_tests_imports_tests() -> None:
     assert not offenders, "these import tests/ (move what they need into sandbox/):\n  " + "\n  ".join(
         offenders
     )
+
+
+# The core's layers, bottom up (README "Layout"): a file may import only files before it in this list.
+CORE_ORDER = (
+    "proc",
+    "lock",
+    "ledger",
+    "runlog",
+    "sanitize",
+    "gitops",
+    "config",
+    "forgejo",
+    "lifecycle",
+    "claude",
+    "agent_protocol",
+    "agent_steps",
+    "agent_sandbox",
+    "model_gateway",
+    "workspace",
+    "prompts",
+    "progress",
+    "pipeline",
+    "review",
+    "release",
+    "release_notify",
+    "ansible_side",
+)
+CORE = ROOT / "module_utils" / "slipway"
+
+
+def core_imports(source: str) -> set[str]:
+    """The core files a source imports: ``ansible.module_utils.slipway.X`` in any form, and the agent
+    side's plain ``import X`` of a file installed beside it."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "ansible.module_utils.slipway":
+                names.update(alias.name for alias in node.names)
+            elif node.module.startswith("ansible.module_utils.slipway."):
+                names.add(node.module.rsplit(".", 1)[1])
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("ansible.module_utils.slipway."):
+                    names.add(alias.name.rsplit(".", 1)[1])
+                elif alias.name in CORE_ORDER:
+                    names.add(alias.name)
+    return names
+
+
+def layer_violations(order: tuple[str, ...], imports: dict[str, set[str]]) -> list[str]:
+    rank = {name: i for i, name in enumerate(order)}
+    return [
+        f"{name} imports {other}"
+        for name, used in sorted(imports.items())
+        for other in sorted(used)
+        if other not in rank or rank[other] >= rank[name]
+    ]
+
+
+def test_every_core_file_has_a_layer():
+    files = {path.stem for path in CORE.glob("*.py") if path.stem != "__init__"}
+    assert files == set(CORE_ORDER)
+
+
+def test_the_core_imports_only_downward():
+    imports = {name: core_imports((CORE / f"{name}.py").read_text()) for name in CORE_ORDER}
+    assert layer_violations(CORE_ORDER, imports) == []
+
+
+def test_the_layer_check_catches_an_upward_import():
+    imports = {"lock": core_imports("from ansible.module_utils.slipway.claude import run_claude\n")}
+    assert layer_violations(("proc", "lock", "claude"), imports) == ["lock imports claude"]
+    assert core_imports("from ansible.module_utils.slipway import gitops, ledger\nimport gitops\n") == {
+        "gitops",
+        "ledger",
+    }
+
+
+def test_release_lock_loads_neither_the_claude_runner_nor_git():
+    """What release.yml's lock (library/slipway_lock.py) loads: the lock and /proc only."""
+    seen, todo = set(), set(core_imports((ROOT / "library" / "slipway_lock.py").read_text()))
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        todo |= core_imports((CORE / f"{name}.py").read_text()) - seen
+    assert seen == {"lock", "proc"}
