@@ -44,7 +44,7 @@ from sandbox.model_double import ModelDouble
 from sandbox.playbook import ROOT, run_playbook
 from sandbox.pms1 import Pms1Host, port_answers
 from sandbox.portal_bug import TONNAGE, fix_tonnage
-from sandbox.site import APP_USER, OWNER, REPO, SiteWorld
+from sandbox.site import APP_USER, HOST_PLAYBOOK_ENV, OWNER, REPO, SiteWorld
 
 RUNNER_USER = "forgejo-runner"
 BUG_PATH = "/api/tonnage?value=1234.5"
@@ -133,12 +133,7 @@ class Demo:
             args=["-i", str(self.inventory), *args],
             inventory=False,
             timeout=timeout,
-            # become_user needs a remote temp dir under the connecting user's home, not one root made in /tmp
-            env={
-                "ANSIBLE_HOST_KEY_CHECKING": "False",
-                "PYTHONPATH": str(ROOT),
-                "ANSIBLE_REMOTE_TEMP": "~/.ansible/tmp",
-            },
+            env=HOST_PLAYBOOK_ENV,
         )
         log = logs / f"{Path(playbook).stem}-{int(time.time())}.log"
         log.write_text(run.output)

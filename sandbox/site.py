@@ -26,6 +26,14 @@ from sandbox.forgejo_double import ForgejoDouble
 from sandbox.playbook import ROOT, PlaybookRun, run_playbook
 from sandbox.pms1 import Pms1Host, free_port
 
+# How a playbook reaches the disposable pms1: the host's own remote_tmp (become_user needs one under the
+# connecting user's home; a controller path made by a root module would leave the app user's modules no
+# temporary directory), and the toolkit importable for the callback plugin.
+HOST_PLAYBOOK_ENV = {
+    "ANSIBLE_HOST_KEY_CHECKING": "False",
+    "PYTHONPATH": str(ROOT),
+    "ANSIBLE_REMOTE_TEMP": "~/.ansible/tmp",
+}
 OWNER = "shad0w"
 REPO = "pelagia-portal"
 SCOPES = ["write:issue", "write:repository"]
@@ -186,11 +194,5 @@ class SiteWorld:
             extra_vars=extra_vars,
             inventory=False,
             timeout=timeout,
-            # The host's own remote_tmp (as tests/host/test_release.py): a controller path made by a root
-            # module would leave the app user's modules no temporary directory.
-            env={
-                "ANSIBLE_HOST_KEY_CHECKING": "False",
-                "PYTHONPATH": str(ROOT),
-                "ANSIBLE_REMOTE_TEMP": "~/.ansible/tmp",
-            },
+            env=HOST_PLAYBOOK_ENV,
         )
