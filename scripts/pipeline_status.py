@@ -25,15 +25,9 @@ from ansible.module_utils.slipway.forgejo import (
 )
 from ansible.module_utils.slipway.ledger import read_ledger  # noqa: E402
 
-STAGE_ORDER = ["triage-pending", "queued", "working", "pr-open", "failed", "interactive"]
-WATCHED = [
-    lifecycle.PORTAL,
-    lifecycle.QUEUE,
-    lifecycle.WORKING,
-    lifecycle.PR,
-    lifecycle.FAILED,
-    lifecycle.INTERACTIVE,
-]
+# The stages and labels as lifecycle.py defines them (the issues without a pipeline label are not shown).
+STAGE_ORDER = [stage for stage in lifecycle.STAGES if stage != "none"]
+WATCHED = [label["name"] for label in lifecycle.LIFECYCLE_LABELS]
 
 
 def parse_time(value: str | None) -> datetime | None:
