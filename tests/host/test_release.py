@@ -702,6 +702,9 @@ def _watcher_config(site: Site, forgejo_url: str, token: str) -> None:
         "repo": f"{FORGE_OWNER}/{FORGE_REPO}",
         "token": token,
         "claudeExe": "/x",
+        # A whole configuration, as the watcher's reader (config.load_config, which the notifier uses too)
+        # takes it: it refuses one with neither an agent section nor an explicit mode.
+        "agentMode": "same-user",
     }
     site.pms1.ssh(
         "bash",
