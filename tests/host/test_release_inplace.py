@@ -69,7 +69,10 @@ def test_the_in_place_checkout_is_converted_without_an_outage(site: Site, tmp_pa
     # started beside it, warm, retrying the port every 2 ms: the old process was stopped only then,
     # so the port was free for milliseconds, and no request failed (before: seconds refused).
     assert probe.report.failed == 0 and probe.report.errors == {}, probe.report
-    assert probe.report.longest_gap_ms < 1_000, probe.report
+    # The gap bound catches seconds of refusal (the old conversion's 5.5 s), not CPU stalls: on this 2-core
+    # machine under a suite's load, single slow answers during the install and build measured 76-1159 ms
+    # with no request failing. Figures on a quiet host: bench/release-downtime.
+    assert probe.report.longest_gap_ms < 2_000, probe.report
     assert probe.report.versions.get("0.1.0", 0) > 0
 
     (tmp_path / "rollback").mkdir()
